@@ -1,0 +1,141 @@
+//! The `tocsin` command line.
+
+use crate::builtins;
+use crate::sandbox::{Limits, Plugin, Sandbox};
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use tocsin_sdk::testing::{Input, run};
+use tocsin_sdk::time::parse_instant;
+
+/// Tocsin: alert rules as WebAssembly components, incidents, and phone escalation.
+#[derive(Debug, Parser)]
+#[command(name = "tocsin", version)]
+pub struct Cli {
+    /// Where compiled components are cached between runs.
+    #[arg(
+        long,
+        env = "TOCSIN_CACHE_DIR",
+        default_value = "./data/cache",
+        global = true
+    )]
+    cache_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Work with alert templates.
+    #[command(subcommand)]
+    Template(TemplateCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TemplateCommand {
+    /// Print what a template says about itself, as JSON.
+    Describe {
+        /// A component file (`.wasm`) or the id of a built-in template.
+        plugin: String,
+    },
+    /// Run one evaluation through the sandbox and print the queries and findings as JSON.
+    Run {
+        /// A component file (`.wasm`) or the id of a built-in template.
+        plugin: String,
+        /// JSON file with the alert parameters.
+        #[arg(long)]
+        params: PathBuf,
+        /// JSON file with the data: `{"entities": [...], "events": [...]}` or
+        /// `{"answers": [...]}` (see the README).
+        #[arg(long)]
+        input: PathBuf,
+        /// The evaluation instant, RFC 3339.
+        #[arg(long)]
+        now: String,
+        /// The alert's `ownerDetails.id`.
+        #[arg(long)]
+        owner: Option<String>,
+        /// The alert's `entityDetails.id`.
+        #[arg(long)]
+        entity: Option<String>,
+    },
+    /// List the built-in templates.
+    List,
+}
+
+impl Cli {
+    /// Runs the command, printing its result on stdout.
+    pub fn run(self) -> Result<()> {
+        match self.command {
+            Command::Template(TemplateCommand::List) => {
+                for (id, _) in builtins::BUILTINS {
+                    println!("{id}");
+                }
+                Ok(())
+            }
+            Command::Template(TemplateCommand::Describe { plugin }) => {
+                let plugin = load(&self.cache_dir, &plugin)?;
+                print_json(plugin.info())
+            }
+            Command::Template(TemplateCommand::Run {
+                plugin,
+                params,
+                input,
+                now,
+                owner,
+                entity,
+            }) => {
+                let plugin = load(&self.cache_dir, &plugin)?;
+                let params: serde_json::Value = read_json(&params)?;
+                plugin.validate_params(&params)?;
+                let input: Input = read_json(&input)?;
+                let Some(now) = parse_instant(&now) else {
+                    bail!(
+                        "--now {now:?} is not an RFC 3339 timestamp such as 2026-03-01T12:00:00Z"
+                    );
+                };
+                let ctx = tocsin_sdk::Context {
+                    alert_id: "cli".to_owned(),
+                    now,
+                    owner_id: owner,
+                    entity_id: entity,
+                };
+                let mut instance = plugin.instance()?;
+                let result = run(&mut instance, &params.to_string(), &ctx, &mut |i, q| {
+                    input.answer(i, q)
+                })?;
+                print_json(&result)
+            }
+        }
+    }
+}
+
+fn load(cache_dir: &Path, plugin: &str) -> Result<Plugin> {
+    let sandbox = Sandbox::new(Limits::default(), Some(cache_dir.to_owned()))?;
+    let wasm = match builtins::get(plugin) {
+        Some(wasm) => wasm.to_vec(),
+        None if Path::new(plugin).exists() => {
+            std::fs::read(plugin).with_context(|| format!("reading {plugin}"))?
+        }
+        None => bail!(
+            "{plugin:?} is neither a file nor a built-in template (built-ins: {})",
+            builtins::BUILTINS
+                .iter()
+                .map(|(id, _)| *id)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    Ok(sandbox.load(&wasm)?)
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not valid", path.display()))
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

@@ -1,0 +1,108 @@
+//! Low balance, written once for the credit, wallet and entitlement templates.
+//!
+//! Breached when the sum of `balance` over the account's entities of one type (or the one
+//! entity the alert names) is strictly below the threshold.
+
+use std::collections::BTreeMap;
+use tocsin_sdk::prelude::*;
+
+/// Parameters of every low-balance template.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Params {
+    /// Breached when the remaining balance is strictly below this amount.
+    pub threshold: Decimal,
+}
+
+/// Report data of every low-balance template.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// Sum of `balance` over the entities considered.
+    pub remaining_balance: Decimal,
+    /// Sum of `granted` over the same entities.
+    pub total_granted: Decimal,
+    /// The account.
+    pub account_id: String,
+}
+
+/// The owner type every low-balance template is scoped to.
+pub const OWNER_TYPE: &str = "ACCOUNT";
+
+/// The one query: the entities of `entity_type`, of the alert's account (every account
+/// when the alert names none), narrowed to `entityDetails.id` when given.
+pub fn plan(entity_type: &str, ctx: &Context) -> Vec<Query> {
+    let query = match &ctx.owner_id {
+        Some(owner) => Query::entities(entity_type).owned_by(OWNER_TYPE, owner.as_str()),
+        None => Query::entities(entity_type).owner_type(OWNER_TYPE),
+    };
+    vec![query.entity_id(ctx.entity_id.as_deref())]
+}
+
+/// One finding per account: breached when its remaining balance is below the threshold.
+pub fn evaluate(
+    entity_type: &str,
+    noun: &str,
+    params: &Params,
+    ctx: &Context,
+    answers: &Answers,
+) -> Evaluation<Report> {
+    let owner_label = ctx
+        .owner_id
+        .clone()
+        .unwrap_or_else(|| "every account".to_owned());
+    let entities = match answers.entities(0) {
+        Ok(entities) => entities,
+        Err(reason) => return Evaluation::one(Finding::no_data(owner_label, reason)),
+    };
+    let mut by_account: BTreeMap<&str, Vec<&Entity>> = BTreeMap::new();
+    for entity in entities {
+        by_account
+            .entry(entity.owner_id.as_deref().unwrap_or_default())
+            .or_default()
+            .push(entity);
+    }
+    if by_account.is_empty() {
+        let what = match &ctx.entity_id {
+            Some(id) => format!("no {entity_type} entity {id}"),
+            None => format!("no {entity_type} entities"),
+        };
+        let reason = DataError::new(format!("{owner_label} has {what}"));
+        return Evaluation::one(Finding::no_data(owner_label, reason));
+    }
+    Evaluation::Findings(
+        by_account
+            .into_iter()
+            .map(|(account, entities)| judge(account, &entities, noun, params))
+            .collect(),
+    )
+}
+
+fn judge(account: &str, entities: &[&Entity], noun: &str, params: &Params) -> Finding<Report> {
+    let mut remaining = Decimal::ZERO;
+    let mut granted = Decimal::ZERO;
+    for entity in entities {
+        let sums = entity
+            .decimal("balance")
+            .and_then(|b| Ok((b, entity.decimal("granted")?)));
+        match sums {
+            Ok((b, g)) => {
+                remaining += b;
+                granted += g;
+            }
+            Err(reason) => return Finding::no_data(account, reason),
+        }
+    }
+    let breached = remaining < params.threshold;
+    let summary = format!(
+        "Account {account} has {remaining} {noun} remaining of {granted} granted, {} the threshold of {}.",
+        if breached { "below" } else { "not below" },
+        params.threshold
+    );
+    let report = Report {
+        remaining_balance: remaining,
+        total_granted: granted,
+        account_id: account.to_owned(),
+    };
+    Finding::new(account, Verdict::breached_if(breached), report, summary)
+}

@@ -1,0 +1,324 @@
+//! The values that cross the plugin interface, as plain Rust types.
+//!
+//! They mirror `sdk/wit/v1/template.wit` one for one. The host uses the same types, and
+//! their JSON form (camelCase, RFC 3339 instants, decimals as strings) is the format of
+//! fixtures and of `tocsin template run` input.
+
+use crate::Decimal;
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Who is asking and when.
+///
+/// ```
+/// # use tocsin_sdk::Context;
+/// let ctx = Context::at("2026-03-01T00:00:00Z".parse().unwrap()).owned_by("acc1");
+/// assert_eq!(ctx.require_owner(), Ok("acc1"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Context {
+    /// The alert being evaluated.
+    #[serde(default)]
+    pub alert_id: String,
+    /// The evaluation instant.
+    pub now: Timestamp,
+    /// `ownerDetails.id` of the alert.
+    #[serde(default)]
+    pub owner_id: Option<String>,
+    /// `entityDetails.id` of the alert.
+    #[serde(default)]
+    pub entity_id: Option<String>,
+}
+
+impl Context {
+    /// A context at `now` with no alert, owner or entity.
+    pub fn at(now: Timestamp) -> Self {
+        Self {
+            alert_id: String::new(),
+            now,
+            owner_id: None,
+            entity_id: None,
+        }
+    }
+
+    /// The same context scoped to an owner.
+    pub fn owned_by(mut self, owner_id: impl Into<String>) -> Self {
+        self.owner_id = Some(owner_id.into());
+        self
+    }
+
+    /// The same context narrowed to one entity.
+    pub fn for_entity(mut self, entity_id: impl Into<String>) -> Self {
+        self.entity_id = Some(entity_id.into());
+        self
+    }
+
+    /// The owner id, or an error for templates that cannot work without one.
+    pub fn require_owner(&self) -> Result<&str, String> {
+        self.owner_id
+            .as_deref()
+            .ok_or_else(|| "this template needs ownerDetails.id".to_owned())
+    }
+}
+
+/// Latest entity snapshots matching every field that is set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntityQuery {
+    /// The entity type, such as `CREDIT`.
+    pub entity_type: String,
+    /// Owner type filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_type: Option<String>,
+    /// Owner id filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<String>,
+    /// Entity id filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity_id: Option<String>,
+}
+
+/// A string attribute that must equal a value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttributeMatch {
+    /// Attribute name.
+    pub name: String,
+    /// Required value.
+    pub value: String,
+}
+
+/// Count and sum of the `value` of events matching every field that is set, timestamped
+/// in `[start, end)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventQuery {
+    /// Event type filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
+    /// Owner type filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_type: Option<String>,
+    /// Owner id filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<String>,
+    /// Entity type filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity_type: Option<String>,
+    /// Entity id filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity_id: Option<String>,
+    /// Attribute equality filters.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<AttributeMatch>,
+    /// Window start, inclusive.
+    pub start: Timestamp,
+    /// Window end, exclusive.
+    pub end: Timestamp,
+}
+
+/// A piece of data a template needs.
+///
+/// ```
+/// # use tocsin_sdk::Query;
+/// let q = Query::entities("INVOICE").owned_by("ACCOUNT", "acc1");
+/// let json = serde_json::to_value(&q).unwrap();
+/// assert_eq!(json["entities"]["ownerId"], "acc1");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Query {
+    /// Latest entity snapshots.
+    Entities(EntityQuery),
+    /// An aggregate over events.
+    Events(EventQuery),
+}
+
+impl Query {
+    /// All snapshots of one entity type; narrow it with the other methods.
+    pub fn entities(entity_type: impl Into<String>) -> Self {
+        Self::Entities(EntityQuery {
+            entity_type: entity_type.into(),
+            owner_type: None,
+            owner_id: None,
+            entity_id: None,
+        })
+    }
+
+    /// Count and sum of events timestamped in `[start, end)`; narrow it with the other
+    /// methods.
+    pub fn events(start: Timestamp, end: Timestamp) -> Self {
+        Self::Events(EventQuery {
+            event_type: None,
+            owner_type: None,
+            owner_id: None,
+            entity_type: None,
+            entity_id: None,
+            attributes: Vec::new(),
+            start,
+            end,
+        })
+    }
+
+    /// Only data owned by this owner.
+    pub fn owned_by(mut self, owner_type: impl Into<String>, owner_id: impl Into<String>) -> Self {
+        let (ty, id) = (Some(owner_type.into()), Some(owner_id.into()));
+        match &mut self {
+            Self::Entities(q) => (q.owner_type, q.owner_id) = (ty, id),
+            Self::Events(q) => (q.owner_type, q.owner_id) = (ty, id),
+        }
+        self
+    }
+
+    /// Only data of owners of this type.
+    pub fn owner_type(mut self, owner_type: impl Into<String>) -> Self {
+        let ty = Some(owner_type.into());
+        match &mut self {
+            Self::Entities(q) => q.owner_type = ty,
+            Self::Events(q) => q.owner_type = ty,
+        }
+        self
+    }
+
+    /// Only the entity with this id, when `Some`.
+    pub fn entity_id(mut self, entity_id: Option<&str>) -> Self {
+        let id = entity_id.map(str::to_owned);
+        match &mut self {
+            Self::Entities(q) => q.entity_id = id,
+            Self::Events(q) => q.entity_id = id,
+        }
+        self
+    }
+
+    /// Only events about entities of this type.
+    pub fn entity_type(mut self, entity_type: impl Into<String>) -> Self {
+        if let Self::Events(q) = &mut self {
+            q.entity_type = Some(entity_type.into());
+        }
+        self
+    }
+
+    /// Only events of this type.
+    pub fn event_type(mut self, event_type: impl Into<String>) -> Self {
+        if let Self::Events(q) = &mut self {
+            q.event_type = Some(event_type.into());
+        }
+        self
+    }
+
+    /// Only events whose string attribute `name` equals `value`.
+    pub fn attribute(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        if let Self::Events(q) = &mut self {
+            q.attributes.push(AttributeMatch {
+                name: name.into(),
+                value: value.into(),
+            });
+        }
+        self
+    }
+}
+
+/// The latest snapshot of one entity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entity {
+    /// Entity type.
+    pub entity_type: String,
+    /// Entity id.
+    pub entity_id: String,
+    /// Owner type.
+    #[serde(default)]
+    pub owner_type: Option<String>,
+    /// Owner id.
+    #[serde(default)]
+    pub owner_id: Option<String>,
+    /// Attributes, as pushed by the data source.
+    #[serde(default)]
+    pub attributes: Map<String, Value>,
+    /// When the host last stored it.
+    #[serde(default = "crate::time::epoch")]
+    pub updated_at: Timestamp,
+}
+
+/// Count and sum of matching events.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct EventAggregate {
+    /// Number of events.
+    pub count: u64,
+    /// Sum of their `value`.
+    pub sum: Decimal,
+}
+
+/// The answer to one query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Answer {
+    /// Answers [`Query::Entities`].
+    Entities(Vec<Entity>),
+    /// Answers [`Query::Events`].
+    Events(EventAggregate),
+}
+
+/// What a finding concludes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Verdict {
+    /// The condition holds.
+    Breached,
+    /// The condition does not hold.
+    Clear,
+    /// The data could not be judged; the text says why.
+    NoData(String),
+}
+
+impl Verdict {
+    /// `Breached` when `condition` holds, else `Clear`.
+    pub fn breached_if(condition: bool) -> Self {
+        if condition {
+            Self::Breached
+        } else {
+            Self::Clear
+        }
+    }
+}
+
+/// A finding as it crosses the interface: report data as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RawFinding {
+    /// Deduplication key inside the alert.
+    pub subject: String,
+    /// The conclusion.
+    pub verdict: Verdict,
+    /// Report data, a JSON object (empty when there is no data).
+    pub report: Value,
+    /// One line for people and phone calls.
+    pub summary: String,
+}
+
+/// What a template says about itself, as it crosses the interface.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateInfo {
+    /// Template id.
+    pub id: String,
+    /// Template version.
+    pub version: String,
+    /// Human name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Entity type watched.
+    pub entity_type: Option<String>,
+    /// Owner type.
+    pub owner_type: Option<String>,
+    /// JSON Schema of the parameters.
+    pub params_schema: Value,
+    /// JSON Schema of the report data.
+    pub report_schema: Value,
+    /// Whether incidents close by themselves.
+    pub auto_resolvable: bool,
+    /// Default evaluation interval in minutes.
+    pub default_interval_minutes: u32,
+}
