@@ -3,20 +3,30 @@
 include!("wasm_build.rs");
 
 fn main() {
+    let builtin = |id: &'static str, package: &'static str| Guest {
+        package,
+        artifact: id,
+    };
     build_guests(
         &[
-            Guest {
-                package: "tocsin-plugin-credit-low-balance",
-                artifact: "credit_low_balance",
-            },
-            Guest {
-                package: "tocsin-plugin-wallet-low-balance",
-                artifact: "wallet_low_balance",
-            },
-            Guest {
-                package: "tocsin-plugin-entitlement-low-balance",
-                artifact: "entitlement_low_balance",
-            },
+            builtin("credit_low_balance", "tocsin-plugin-credit-low-balance"),
+            builtin("wallet_low_balance", "tocsin-plugin-wallet-low-balance"),
+            builtin(
+                "entitlement_low_balance",
+                "tocsin-plugin-entitlement-low-balance",
+            ),
+            builtin("usage_breach", "tocsin-plugin-usage-breach"),
+            builtin("unprocessed_events", "tocsin-plugin-unprocessed-events"),
+            builtin("invoice_due_breach", "tocsin-plugin-invoice-due-breach"),
+            builtin(
+                "invoice_overdue_breach",
+                "tocsin-plugin-invoice-overdue-breach",
+            ),
+            builtin(
+                "unpaid_invoice_amount_breach",
+                "tocsin-plugin-unpaid-invoice-amount-breach",
+            ),
+            builtin("cloud_alarm", "tocsin-plugin-cloud-alarm"),
         ],
         "BUILTINS",
         "builtins.rs",

@@ -1,9 +1,40 @@
 //! Reading entity attributes, with errors that say which entity and attribute were wrong.
 
+use crate::Context;
 use crate::time::{Timestamp, parse_instant};
 use crate::{Decimal, Entity};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::fmt;
+
+/// Entities grouped by owner id, in owner order. When the alert names an owner, that owner
+/// is present even with no entities, so a template can say something about it.
+///
+/// ```
+/// # use tocsin_sdk::{group_by_owner, Context, Entity};
+/// let e: Entity = serde_json::from_value(serde_json::json!({
+///     "entityType": "INVOICE", "entityId": "i1", "ownerId": "acc2"})).unwrap();
+/// let ctx = Context::at("2026-03-01T00:00:00Z".parse().unwrap()).owned_by("acc1");
+/// let groups = group_by_owner(&ctx, std::slice::from_ref(&e));
+/// assert_eq!(groups.keys().copied().collect::<Vec<_>>(), ["acc1", "acc2"]);
+/// assert!(groups["acc1"].is_empty());
+/// ```
+pub fn group_by_owner<'a>(
+    ctx: &'a Context,
+    entities: &'a [Entity],
+) -> BTreeMap<&'a str, Vec<&'a Entity>> {
+    let mut groups: BTreeMap<&str, Vec<&Entity>> = BTreeMap::new();
+    if let Some(owner) = &ctx.owner_id {
+        groups.entry(owner.as_str()).or_default();
+    }
+    for entity in entities {
+        groups
+            .entry(entity.owner_id.as_deref().unwrap_or_default())
+            .or_default()
+            .push(entity);
+    }
+    groups
+}
 
 /// Why data could not be judged: missing or malformed. It becomes a "no data" finding, which
 /// never opens or closes an incident.

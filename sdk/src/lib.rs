@@ -77,13 +77,15 @@ pub mod testing;
 pub mod time;
 mod types;
 
-pub use data::DataError;
+pub use data::{DataError, group_by_owner};
 pub use decimal::Decimal;
 pub use types::{
     Answer, AttributeMatch, Context, Entity, EntityQuery, EventAggregate, EventQuery, Query,
     RawFinding, TemplateInfo, Verdict,
 };
 
+pub use chrono;
+pub use chrono_tz;
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -96,7 +98,7 @@ pub mod prelude {
     pub use crate::time::{Period, Timestamp};
     pub use crate::{
         Answers, Context, DataError, Decimal, Entity, Evaluation, EventAggregate, Finding, Info,
-        Query, Template, Verdict,
+        Query, Template, Verdict, group_by_owner,
     };
     pub use schemars::JsonSchema;
     pub use serde::{Deserialize, Serialize};
@@ -315,6 +317,9 @@ impl<R: Serialize> Finding<R> {
 #[macro_export]
 macro_rules! export_template {
     ($template:ty) => {
+        // Only the wasm build exports: component export names are not valid native symbols,
+        // and native builds exist for `cargo test`.
+        #[cfg(target_arch = "wasm32")]
         #[doc(hidden)]
         #[allow(unsafe_code)]
         mod __tocsin_export {

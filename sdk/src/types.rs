@@ -161,6 +161,26 @@ impl Query {
         })
     }
 
+    /// The snapshots an alert watches: entities of `entity_type` owned by the alert's owner
+    /// (by every owner of `owner_type` when the alert names none), narrowed to the entity
+    /// the alert names, if any.
+    ///
+    /// ```
+    /// # use tocsin_sdk::{Context, Query};
+    /// let ctx = Context::at("2026-03-01T00:00:00Z".parse().unwrap()).owned_by("acc1");
+    /// assert_eq!(
+    ///     Query::for_alert("INVOICE", "ACCOUNT", &ctx),
+    ///     Query::entities("INVOICE").owned_by("ACCOUNT", "acc1"),
+    /// );
+    /// ```
+    pub fn for_alert(entity_type: impl Into<String>, owner_type: &str, ctx: &Context) -> Self {
+        let query = match &ctx.owner_id {
+            Some(owner) => Self::entities(entity_type).owned_by(owner_type, owner.as_str()),
+            None => Self::entities(entity_type).owner_type(owner_type),
+        };
+        query.entity_id(ctx.entity_id.as_deref())
+    }
+
     /// Only data owned by this owner.
     pub fn owned_by(mut self, owner_type: impl Into<String>, owner_id: impl Into<String>) -> Self {
         let (ty, id) = (Some(owner_type.into()), Some(owner_id.into()));

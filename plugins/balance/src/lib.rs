@@ -3,7 +3,6 @@
 //! Breached when the sum of `balance` over the account's entities of one type (or the one
 //! entity the alert names) is strictly below the threshold.
 
-use std::collections::BTreeMap;
 use tocsin_sdk::prelude::*;
 
 /// Parameters of every low-balance template.
@@ -32,11 +31,7 @@ pub const OWNER_TYPE: &str = "ACCOUNT";
 /// The one query: the entities of `entity_type`, of the alert's account (every account
 /// when the alert names none), narrowed to `entityDetails.id` when given.
 pub fn plan(entity_type: &str, ctx: &Context) -> Vec<Query> {
-    let query = match &ctx.owner_id {
-        Some(owner) => Query::entities(entity_type).owned_by(OWNER_TYPE, owner.as_str()),
-        None => Query::entities(entity_type).owner_type(OWNER_TYPE),
-    };
-    vec![query.entity_id(ctx.entity_id.as_deref())]
+    vec![Query::for_alert(entity_type, OWNER_TYPE, ctx)]
 }
 
 /// One finding per account: breached when its remaining balance is below the threshold.
@@ -55,30 +50,37 @@ pub fn evaluate(
         Ok(entities) => entities,
         Err(reason) => return Evaluation::one(Finding::no_data(owner_label, reason)),
     };
-    let mut by_account: BTreeMap<&str, Vec<&Entity>> = BTreeMap::new();
-    for entity in entities {
-        by_account
-            .entry(entity.owner_id.as_deref().unwrap_or_default())
-            .or_default()
-            .push(entity);
-    }
+    let by_account = group_by_owner(ctx, entities);
     if by_account.is_empty() {
-        let what = match &ctx.entity_id {
-            Some(id) => format!("no {entity_type} entity {id}"),
-            None => format!("no {entity_type} entities"),
-        };
-        let reason = DataError::new(format!("{owner_label} has {what}"));
+        let reason = DataError::new(format!("{owner_label} has no {entity_type} entities"));
         return Evaluation::one(Finding::no_data(owner_label, reason));
     }
     Evaluation::Findings(
         by_account
             .into_iter()
-            .map(|(account, entities)| judge(account, &entities, noun, params))
+            .map(|(account, entities)| judge(account, entity_type, &entities, noun, params, ctx))
             .collect(),
     )
 }
 
-fn judge(account: &str, entities: &[&Entity], noun: &str, params: &Params) -> Finding<Report> {
+fn judge(
+    account: &str,
+    entity_type: &str,
+    entities: &[&Entity],
+    noun: &str,
+    params: &Params,
+    ctx: &Context,
+) -> Finding<Report> {
+    if entities.is_empty() {
+        let what = match &ctx.entity_id {
+            Some(id) => format!("no {entity_type} entity {id}"),
+            None => format!("no {entity_type} entities"),
+        };
+        return Finding::no_data(
+            account,
+            DataError::new(format!("account {account} has {what}")),
+        );
+    }
     let mut remaining = Decimal::ZERO;
     let mut granted = Decimal::ZERO;
     for entity in entities {
