@@ -4,6 +4,7 @@ use crate::builtins;
 use crate::sandbox::{Limits, Plugin, Sandbox};
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use tocsin_sdk::testing::{Input, run};
 use tocsin_sdk::time::parse_instant;
@@ -64,18 +65,18 @@ enum TemplateCommand {
 }
 
 impl Cli {
-    /// Runs the command, printing its result on stdout.
-    pub fn run(self) -> Result<()> {
+    /// Runs the command, writing its result to `out`.
+    pub fn run(self, out: &mut dyn Write) -> Result<()> {
         match self.command {
             Command::Template(TemplateCommand::List) => {
                 for (id, _) in builtins::BUILTINS {
-                    println!("{id}");
+                    writeln!(out, "{id}")?;
                 }
                 Ok(())
             }
             Command::Template(TemplateCommand::Describe { plugin }) => {
                 let plugin = load(&self.cache_dir, &plugin)?;
-                print_json(plugin.info())
+                print_json(out, plugin.info())
             }
             Command::Template(TemplateCommand::Run {
                 plugin,
@@ -104,7 +105,7 @@ impl Cli {
                 let result = run(&mut instance, &params.to_string(), &ctx, &mut |i, q| {
                     input.answer(i, q)
                 })?;
-                print_json(&result)
+                print_json(out, &result)
             }
         }
     }
@@ -135,7 +136,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     serde_json::from_str(&text).with_context(|| format!("{} is not valid", path.display()))
 }
 
-fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+fn print_json<T: serde::Serialize>(out: &mut dyn Write, value: &T) -> Result<()> {
+    writeln!(out, "{}", serde_json::to_string_pretty(value)?)?;
     Ok(())
 }

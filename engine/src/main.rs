@@ -10,7 +10,7 @@ fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match tocsin::cli::Cli::parse().run() {
+    match tocsin::cli::Cli::parse().run(&mut std::io::stdout().lock()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");

@@ -1,1 +1,32 @@
-//! Black-box tests.
+//! Black-box tests: built-in and hostile templates through the real sandbox, and the CLI.
+
+mod cli;
+mod hostile;
+mod loading;
+mod params;
+mod templates;
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use tocsin::sandbox::{Limits, Plugin, Sandbox};
+
+/// One sandbox with the production limits, shared by the tests of this binary.
+pub fn sandbox() -> &'static Sandbox {
+    static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
+    SANDBOX.get_or_init(|| Sandbox::new(Limits::default(), None).expect("sandbox"))
+}
+
+/// Built-in template `id`, loaded once.
+pub fn builtin(id: &str) -> Plugin {
+    static LOADED: OnceLock<HashMap<&'static str, Plugin>> = OnceLock::new();
+    let loaded = LOADED.get_or_init(|| {
+        tocsin::builtins::BUILTINS
+            .iter()
+            .map(|(id, wasm)| (*id, sandbox().load(wasm).expect("built-in loads")))
+            .collect()
+    });
+    loaded
+        .get(id)
+        .unwrap_or_else(|| panic!("no built-in {id}"))
+        .clone()
+}

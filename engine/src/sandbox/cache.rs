@@ -31,20 +31,29 @@ fn artifact_path(engine: &Engine, dir: &Path, digest: &str) -> PathBuf {
     dir.join(format!("{digest}-{:016x}.cwasm", hasher.finish()))
 }
 
+/// Whether a component was compiled now or loaded from the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Compiled from WebAssembly in this process.
+    Compiled,
+    /// Native code read from the cache directory.
+    Cached,
+}
+
 /// Compiles `wasm`, or loads its native code from `dir` when an earlier run cached it.
 pub fn compile(
     engine: &Engine,
     dir: Option<&Path>,
     wasm: &[u8],
     digest: &str,
-) -> Result<Component> {
+) -> Result<(Component, Origin)> {
     let Some(dir) = dir else {
-        return compile_fresh(engine, wasm);
+        return Ok((compile_fresh(engine, wasm)?, Origin::Compiled));
     };
     let path = artifact_path(engine, dir, digest);
     if path.exists() {
         match load_artifact(engine, &path) {
-            Ok(component) => return Ok(component),
+            Ok(component) => return Ok((component, Origin::Cached)),
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "cached component unusable; recompiling")
             }
@@ -62,7 +71,7 @@ pub fn compile(
         }
         Err(e) => tracing::warn!(error = %e, "could not serialize compiled component"),
     }
-    Ok(component)
+    Ok((component, Origin::Compiled))
 }
 
 fn compile_fresh(engine: &Engine, wasm: &[u8]) -> Result<Component> {

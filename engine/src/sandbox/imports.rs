@@ -67,6 +67,7 @@ pub fn check_imports(engine: &Engine, component: &Component) -> Result<()> {
         }
         Some(_) => {}
     }
+    let mut forbidden = Vec::new();
     for (name, _) in ty.imports(engine) {
         let (path, version) = split_version(name);
         let allowed = match path {
@@ -81,11 +82,12 @@ pub fn check_imports(engine: &Engine, component: &Component) -> Result<()> {
             _ => INERT_WASI.contains(&path) && version.is_some_and(|v| v.starts_with("0.2.")),
         };
         if !allowed {
-            return Err(Error::ForbiddenImport {
-                import: name.to_owned(),
-                why: why_forbidden(path),
-            });
+            forbidden.push(format!("`{name}` ({})", why_forbidden(path)));
         }
     }
-    Ok(())
+    if forbidden.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::ForbiddenImports { imports: forbidden })
+    }
 }

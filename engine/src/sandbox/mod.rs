@@ -10,6 +10,8 @@
 mod cache;
 mod imports;
 
+pub use cache::Origin;
+
 use crate::sandbox::imports::check_imports;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -88,13 +90,11 @@ pub enum Error {
     /// The component does not export the template interface.
     #[error("the component does not export tocsin:plugin/template; build it with tocsin-sdk")]
     NotATemplate,
-    /// The component imports something the sandbox does not grant.
-    #[error("the plugin imports `{import}`, which the sandbox does not allow: {why}")]
-    ForbiddenImport {
-        /// The import's name.
-        import: String,
-        /// What kind of capability it is.
-        why: &'static str,
+    /// The component imports things the sandbox does not grant.
+    #[error("the plugin imports {}; the sandbox allows none of them", .imports.join(", "))]
+    ForbiddenImports {
+        /// Each forbidden import, with the reason: `` `wasi:sockets/tcp@0.2.6` (templates get no network) ``.
+        imports: Vec<String>,
     },
     /// The call ran past the deadline.
     #[error("the plugin ran longer than the {limit:?} limit and was stopped")]
@@ -213,7 +213,8 @@ impl Sandbox {
     /// Validates, compiles (or loads from the cache) and describes a component.
     pub fn load(&self, wasm: &[u8]) -> Result<Plugin> {
         let digest = hex(&Sha256::digest(wasm));
-        let component = cache::compile(&self.engine, self.cache_dir.as_deref(), wasm, &digest)?;
+        let (component, origin) =
+            cache::compile(&self.engine, self.cache_dir.as_deref(), wasm, &digest)?;
         check_imports(&self.engine, &component)?;
         let mut linker = Linker::<State>::new(&self.engine);
         bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
@@ -232,6 +233,7 @@ impl Sandbox {
                 sandbox: self.clone(),
                 pre,
                 digest,
+                origin,
                 info: placeholder_info(),
                 params_validator: None,
             }),
@@ -293,6 +295,7 @@ struct PluginInner {
     sandbox: Sandbox,
     pre: bindings::PluginPre<State>,
     digest: String,
+    origin: Origin,
     info: TemplateInfo,
     params_validator: Option<jsonschema::Validator>,
 }
@@ -311,6 +314,11 @@ impl Plugin {
     /// What the template says about itself.
     pub fn info(&self) -> &TemplateInfo {
         &self.inner.info
+    }
+
+    /// Whether the native code was compiled now or read from the cache.
+    pub fn origin(&self) -> Origin {
+        self.inner.origin
     }
 
     /// SHA-256 of the component's bytes, hex.

@@ -1,0 +1,78 @@
+//! A template that misbehaves on request, to prove the sandbox's limits. `mode` picks the
+//! misbehaviour; `ok` behaves.
+
+use tocsin_sdk::prelude::*;
+
+/// The template.
+#[derive(Debug)]
+pub struct Hostile;
+
+/// What to do in `evaluate`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Mode {
+    /// Return one clear finding.
+    Ok,
+    /// Loop forever.
+    Spin,
+    /// Allocate and touch memory without end.
+    Allocate,
+    /// Panic with a message.
+    Panic,
+    /// Return a finding whose summary is `bytes` long.
+    Output,
+}
+
+/// Parameters.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct Params {
+    /// The misbehaviour.
+    pub mode: Mode,
+    /// Output size for `output`.
+    #[serde(default)]
+    pub bytes: usize,
+}
+
+impl Template for Hostile {
+    type Params = Params;
+    type Report = serde_json::Value;
+
+    const INFO: Info = Info {
+        id: "hostile",
+        version: "0.0.1",
+        name: "Hostile",
+        description: "Misbehaves on request.",
+        entity_type: None,
+        owner_type: None,
+        auto_resolvable: false,
+        default_interval_minutes: 1,
+    };
+
+    fn plan(_params: &Params, _ctx: &Context) -> Result<Vec<Query>, String> {
+        Ok(Vec::new())
+    }
+
+    fn evaluate(params: &Params, _ctx: &Context, _answers: &Answers) -> Evaluation<serde_json::Value> {
+        let summary = match params.mode {
+            Mode::Ok => "fine".to_owned(),
+            Mode::Spin => {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            Mode::Allocate => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            Mode::Panic => panic!("boom: the hostile template panicked on purpose"),
+            Mode::Output => "x".repeat(params.bytes),
+        };
+        Evaluation::one(Finding::new("subject", Verdict::Clear, serde_json::json!({}), summary))
+    }
+}
+
+tocsin_sdk::export_template!(Hostile);
