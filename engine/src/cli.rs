@@ -6,7 +6,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use tocsin_sdk::testing::{Input, run};
+use tocsin_sdk::testing::{Fixture, Input, fixtures_in, run};
 use tocsin_sdk::time::parse_instant;
 
 /// Tocsin: alert rules as WebAssembly components, incidents, and phone escalation.
@@ -60,6 +60,13 @@ enum TemplateCommand {
         #[arg(long)]
         entity: Option<String>,
     },
+    /// Check fixture files (one, or every `*.json` in a folder) through the sandbox.
+    Test {
+        /// A component file (`.wasm`) or the id of a built-in template.
+        plugin: String,
+        /// A fixture file or a folder of them.
+        fixtures: PathBuf,
+    },
     /// List the built-in templates.
     List,
 }
@@ -71,6 +78,45 @@ impl Cli {
             Command::Template(TemplateCommand::List) => {
                 for (id, _) in builtins::BUILTINS {
                     writeln!(out, "{id}")?;
+                }
+                Ok(())
+            }
+            Command::Template(TemplateCommand::Test { plugin, fixtures }) => {
+                let plugin = load(&self.cache_dir, &plugin)?;
+                let fixtures = if fixtures.is_dir() {
+                    fixtures_in(&fixtures)
+                } else {
+                    vec![(
+                        fixtures.clone(),
+                        Fixture::load(&fixtures).map_err(anyhow::Error::msg)?,
+                    )]
+                };
+                let mut failed = 0;
+                for (path, fixture) in &fixtures {
+                    let outcome = plugin
+                        .validate_params(&fixture.params)
+                        .map_err(|e| e.to_string())
+                        .and_then(|()| {
+                            fixture.check(&mut plugin.instance().map_err(|e| e.to_string())?)
+                        });
+                    match outcome {
+                        Ok(()) => {
+                            writeln!(out, "ok    {} ({})", path.display(), fixture.description)?
+                        }
+                        Err(e) => {
+                            failed += 1;
+                            writeln!(
+                                out,
+                                "FAIL  {} ({})\n      {e}",
+                                path.display(),
+                                fixture.description
+                            )?;
+                        }
+                    }
+                }
+                writeln!(out, "{} passed, {failed} failed", fixtures.len() - failed)?;
+                if failed > 0 {
+                    bail!("{failed} of {} fixtures failed", fixtures.len());
                 }
                 Ok(())
             }

@@ -168,7 +168,7 @@ pub struct Run {
 }
 
 /// Plans, answers and evaluates until the template has its findings.
-pub fn run<R: Runner>(
+pub fn run<R: Runner + ?Sized>(
     runner: &mut R,
     params: &str,
     ctx: &Context,

@@ -12,7 +12,11 @@ use tocsin_sdk::{Context, Verdict};
 fn hostile() -> Plugin {
     static PLUGIN: OnceLock<Plugin> = OnceLock::new();
     PLUGIN
-        .get_or_init(|| sandbox().load(tocsin_tests::guest("hostile")).expect("hostile loads"))
+        .get_or_init(|| {
+            sandbox()
+                .load(tocsin_tests::guest("hostile"))
+                .expect("hostile loads")
+        })
         .clone()
 }
 
@@ -37,7 +41,8 @@ fn next_evaluation_runs_normally() {
         }
         other => panic!("expected a finding, got {other:?}"),
     }
-    let fixture = tocsin_tests::workspace().join("plugins/credit_low_balance/fixtures/breached.json");
+    let fixture =
+        tocsin_tests::workspace().join("plugins/credit_low_balance/fixtures/breached.json");
     let fixture = tocsin_sdk::testing::Fixture::load(&fixture).unwrap();
     fixture
         .check(&mut builtin("credit_low_balance").instance().unwrap())
@@ -59,7 +64,10 @@ fn an_infinite_loop_is_stopped_within_the_time_bound() {
         elapsed < limit + Duration::from_millis(150),
         "stopped after {elapsed:?}; the bound is {limit:?}"
     );
-    assert!(elapsed >= limit, "stopped after {elapsed:?}, before the bound {limit:?}");
+    assert!(
+        elapsed >= limit,
+        "stopped after {elapsed:?}, before the bound {limit:?}"
+    );
     next_evaluation_runs_normally();
 }
 
@@ -81,7 +89,10 @@ fn a_panic_comes_back_with_its_message() {
     match evaluate(&hostile(), json!({"mode": "panic"})) {
         Err(e @ Error::Panicked { .. }) => {
             let text = e.to_string();
-            assert!(text.contains("boom: the hostile template panicked on purpose"), "{text}");
+            assert!(
+                text.contains("boom: the hostile template panicked on purpose"),
+                "{text}"
+            );
             assert!(text.contains("lib.rs"), "the location is kept: {text}");
         }
         other => panic!("expected a panic, got {other:?}"),
@@ -117,7 +128,13 @@ fn a_result_over_the_output_cap_is_refused() {
 fn an_instance_that_failed_refuses_further_calls() {
     let mut instance = hostile().instance().unwrap();
     let params = json!({"mode": "panic"}).to_string();
-    assert!(matches!(instance.evaluate(&params, &ctx(), &[]), Err(Error::Panicked { .. })));
+    assert!(matches!(
+        instance.evaluate(&params, &ctx(), &[]),
+        Err(Error::Panicked { .. })
+    ));
     let ok = json!({"mode": "ok"}).to_string();
-    assert!(matches!(instance.evaluate(&ok, &ctx(), &[]), Err(Error::Poisoned)));
+    assert!(matches!(
+        instance.evaluate(&ok, &ctx(), &[]),
+        Err(Error::Poisoned)
+    ));
 }

@@ -16,13 +16,19 @@ fn a_component_importing_the_filesystem_is_refused_naming_the_import() {
     let error = load_error(guest("forbidden_fs"));
     let text = error.to_string();
     assert!(matches!(error, Error::ForbiddenImports { .. }), "{text}");
-    assert!(text.contains("`wasi:filesystem/types@0.2.6` (templates get no filesystem)"), "{text}");
+    assert!(
+        text.contains("`wasi:filesystem/types@0.2.6` (templates get no filesystem)"),
+        "{text}"
+    );
 }
 
 #[test]
 fn a_component_importing_sockets_is_refused_naming_the_import() {
     let text = load_error(guest("forbidden_net")).to_string();
-    assert!(text.contains("`wasi:sockets/tcp@0.2.6` (templates get no network)"), "{text}");
+    assert!(
+        text.contains("`wasi:sockets/tcp@0.2.6` (templates get no network)"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -32,16 +38,26 @@ fn a_component_built_against_another_interface_version_is_refused_naming_it() {
         matches!(&error, Error::UnsupportedVersion { found } if found == "2.0.0"),
         "{error}"
     );
-    assert!(error.to_string().contains("tocsin:plugin@2.0.0; this host serves tocsin:plugin@1.x"));
+    assert!(
+        error
+            .to_string()
+            .contains("tocsin:plugin@2.0.0; this host serves tocsin:plugin@1.x")
+    );
 }
 
 #[test]
 fn bytes_that_are_not_a_component_are_refused() {
     let text = load_error(b"not wasm at all").to_string();
-    assert!(text.starts_with("not a valid WebAssembly component"), "{text}");
+    assert!(
+        text.starts_with("not a valid WebAssembly component"),
+        "{text}"
+    );
     // A core module (the magic number, version 1) is named as such.
     let text = load_error(b"\0asm\x01\0\0\0").to_string();
-    assert!(text.contains("core WebAssembly module, not a component"), "{text}");
+    assert!(
+        text.contains("core WebAssembly module, not a component"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -66,7 +82,12 @@ fn a_corrupt_cache_entry_is_recompiled() {
     let wasm = tocsin::builtins::get("cloud_alarm").unwrap();
     let sandbox = Sandbox::new(Limits::default(), Some(dir.path().to_owned())).unwrap();
     sandbox.load(wasm).unwrap();
-    let artifact = std::fs::read_dir(dir.path()).unwrap().next().unwrap().unwrap().path();
+    let artifact = std::fs::read_dir(dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     std::fs::write(&artifact, b"garbage").unwrap();
     let plugin = sandbox.load(wasm).unwrap();
     assert_eq!(plugin.origin(), Origin::Compiled);

@@ -11,8 +11,15 @@ fn every_builtin_fixture_holds_in_the_sandbox() {
     let mut count = 0;
     for (id, _) in BUILTINS {
         let plugin = builtin(id);
-        assert_eq!(plugin.info().id, *id, "the component describes itself by its id");
-        let dir = tocsin_tests::workspace().join("plugins").join(id).join("fixtures");
+        assert_eq!(
+            plugin.info().id,
+            *id,
+            "the component describes itself by its id"
+        );
+        let dir = tocsin_tests::workspace()
+            .join("plugins")
+            .join(id)
+            .join("fixtures");
         for (path, fixture) in fixtures_in(&dir) {
             count += 1;
             if let Err(e) = plugin.validate_params(&fixture.params) {
@@ -50,11 +57,26 @@ fn every_builtin_describes_what_the_design_table_says() {
     let expect = [
         ("credit_low_balance", Some("CREDIT"), Some("ACCOUNT"), true),
         ("wallet_low_balance", Some("WALLET"), Some("ACCOUNT"), true),
-        ("entitlement_low_balance", Some("FEATURE"), Some("ACCOUNT"), true),
+        (
+            "entitlement_low_balance",
+            Some("FEATURE"),
+            Some("ACCOUNT"),
+            true,
+        ),
         ("usage_breach", Some("USAGE_METER"), Some("ACCOUNT"), false),
         ("unprocessed_events", None, None, false),
-        ("invoice_due_breach", Some("INVOICE"), Some("ACCOUNT"), false),
-        ("invoice_overdue_breach", Some("INVOICE"), Some("ACCOUNT"), false),
+        (
+            "invoice_due_breach",
+            Some("INVOICE"),
+            Some("ACCOUNT"),
+            false,
+        ),
+        (
+            "invoice_overdue_breach",
+            Some("INVOICE"),
+            Some("ACCOUNT"),
+            false,
+        ),
         ("unpaid_invoice_amount_breach", None, Some("ACCOUNT"), true),
         ("cloud_alarm", Some("ALARM"), Some("INTEGRATION"), true),
     ];
@@ -92,7 +114,13 @@ fn report_schemas_name_the_design_tables_fields() {
     assert_eq!(fields("entitlement_low_balance"), balance);
     assert_eq!(
         fields("usage_breach"),
-        sorted(&["usageUnits", "aggregationPeriod", "periodStart", "periodEnd", "accountId"])
+        sorted(&[
+            "usageUnits",
+            "aggregationPeriod",
+            "periodStart",
+            "periodEnd",
+            "accountId"
+        ])
     );
     assert_eq!(fields("unprocessed_events"), sorted(&["count"]));
     let aged = sorted(&["invoiceSum", "invoiceCount", "accountId"]);
@@ -113,6 +141,14 @@ fn report_schemas_name_the_design_tables_fields() {
     );
     assert_eq!(
         fields("cloud_alarm"),
-        sorted(&["source", "name", "resource", "severity", "state", "summary", "startedAt"])
+        sorted(&[
+            "source",
+            "name",
+            "resource",
+            "severity",
+            "state",
+            "summary",
+            "startedAt"
+        ])
     );
 }

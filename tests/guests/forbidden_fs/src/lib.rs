@@ -25,9 +25,20 @@ impl Template for Forbidden {
         Ok(Vec::new())
     }
 
-    fn evaluate(_params: &serde_json::Value, _ctx: &Context, _answers: &Answers) -> Evaluation<serde_json::Value> {
-        let n = std::fs::read_to_string("/etc/passwd").map(|s| s.len()).unwrap_or(0);
-        Evaluation::one(Finding::new("subject", Verdict::Clear, serde_json::json!({"n": n}), "reached out"))
+    fn evaluate(
+        _params: &serde_json::Value,
+        _ctx: &Context,
+        _answers: &Answers,
+    ) -> Evaluation<serde_json::Value> {
+        let n = std::fs::read_to_string("/etc/passwd")
+            .map(|s| s.len())
+            .unwrap_or(0);
+        Evaluation::one(Finding::new(
+            "subject",
+            Verdict::Clear,
+            serde_json::json!({"n": n}),
+            "reached out",
+        ))
     }
 }
 

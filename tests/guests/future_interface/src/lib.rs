@@ -6,7 +6,9 @@ mod bindings {
     wit_bindgen::generate!({ path: "wit", world: "plugin" });
 }
 
-use bindings::exports::tocsin::plugin::template::{Answer, Context, Guest, Outcome, Query, TemplateInfo};
+use bindings::exports::tocsin::plugin::template::{
+    Answer, Context, Guest, Outcome, Query, TemplateInfo,
+};
 
 #[allow(dead_code)]
 struct Future;
@@ -31,7 +33,11 @@ impl Guest for Future {
         Ok(Vec::new())
     }
 
-    fn evaluate(_params: String, _context: Context, _answers: Vec<Answer>) -> Result<Outcome, String> {
+    fn evaluate(
+        _params: String,
+        _context: Context,
+        _answers: Vec<Answer>,
+    ) -> Result<Outcome, String> {
         Ok(Outcome::Findings(Vec::new()))
     }
 }

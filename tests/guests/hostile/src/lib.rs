@@ -52,7 +52,11 @@ impl Template for Hostile {
         Ok(Vec::new())
     }
 
-    fn evaluate(params: &Params, _ctx: &Context, _answers: &Answers) -> Evaluation<serde_json::Value> {
+    fn evaluate(
+        params: &Params,
+        _ctx: &Context,
+        _answers: &Answers,
+    ) -> Evaluation<serde_json::Value> {
         let summary = match params.mode {
             Mode::Ok => "fine".to_owned(),
             Mode::Spin => {
@@ -71,7 +75,12 @@ impl Template for Hostile {
             Mode::Panic => panic!("boom: the hostile template panicked on purpose"),
             Mode::Output => "x".repeat(params.bytes),
         };
-        Evaluation::one(Finding::new("subject", Verdict::Clear, serde_json::json!({}), summary))
+        Evaluation::one(Finding::new(
+            "subject",
+            Verdict::Clear,
+            serde_json::json!({}),
+            summary,
+        ))
     }
 }
 
