@@ -27,6 +27,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the server, configured by the TOCSIN_* environment variables.
+    Serve,
     /// Work with alert templates.
     #[command(subcommand)]
     Template(TemplateCommand),
@@ -75,6 +77,7 @@ impl Cli {
     /// Runs the command, writing its result to `out`.
     pub fn run(self, out: &mut dyn Write) -> Result<()> {
         match self.command {
+            Command::Serve => serve(),
             Command::Template(TemplateCommand::List) => {
                 for (id, _) in builtins::BUILTINS {
                     writeln!(out, "{id}")?;
@@ -155,6 +158,36 @@ impl Cli {
             }
         }
     }
+}
+
+fn serve() -> Result<()> {
+    let config = crate::config::Config::from_env()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let server = crate::app::Server::start(config, crate::clock::Clock::System).await?;
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        server.stop().await;
+        Ok(())
+    })
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("install the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
 }
 
 fn load(cache_dir: &Path, plugin: &str) -> Result<Plugin> {

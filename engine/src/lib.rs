@@ -1,5 +1,15 @@
 //! Tocsin: an alerting rules engine whose rules are sandboxed WebAssembly components.
 
+pub mod app;
 pub mod builtins;
+pub mod catalog;
 pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod evaluator;
+pub mod http;
+pub mod metrics;
+pub mod registry;
 pub mod sandbox;
+pub mod scheduler;
+pub mod store;

@@ -1,0 +1,272 @@
+//! The running server: every part wired together, started and stopped as one.
+
+use crate::catalog::Catalog;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::evaluator::{self, Queue};
+use crate::http::{self, auth::KeyRing};
+use crate::metrics::Metrics;
+use crate::registry::Registry;
+use crate::sandbox::{Limits, Sandbox};
+use crate::scheduler::{self, Schedule};
+use crate::store::Store;
+use crate::store::alerts::Alert;
+use crate::store::incidents::new_id;
+use crate::store::keys::{ApiKey, Role};
+use anyhow::Context as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tocsin_sdk::time::Timestamp;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Everything the handlers, evaluator and scheduler share.
+#[derive(Debug)]
+pub struct Core {
+    /// Configuration.
+    pub config: Config,
+    /// The database.
+    pub store: Store,
+    /// Where "now" comes from.
+    pub clock: Clock,
+    /// Templates.
+    pub registry: Registry,
+    /// Alerts and their dependencies.
+    pub catalog: Catalog,
+    /// Alerts waiting to be evaluated.
+    pub queue: Queue,
+    /// When each alert is next due.
+    pub schedule: Schedule,
+    /// Counters.
+    pub metrics: Metrics,
+    /// Usable API keys.
+    pub keys: KeyRing,
+}
+
+impl Core {
+    /// Puts a new or changed alert in the catalog, evaluates it now and plans its next turn.
+    pub fn alert_changed(&self, alert: Alert) {
+        let now = self.clock.now();
+        let alert = self.catalog.put(alert);
+        if alert.is_live(now) {
+            self.queue.push(&alert.id);
+            let interval = chrono::Duration::minutes(alert.interval_minutes.max(1));
+            self.schedule.set(&alert.id, capped(&alert, now + interval));
+        } else if alert.valid_until.is_some_and(|until| now >= until) && alert.expired_at.is_none()
+        {
+            self.schedule.set(&alert.id, now);
+        } else {
+            self.schedule.remove(&alert.id);
+        }
+    }
+
+    /// Queues every alert that reads data of this entity.
+    pub fn entity_changed(&self, entity_type: &str, entity_id: &str, owner_id: Option<&str>) {
+        for alert in self
+            .catalog
+            .affected_by_entity(entity_type, entity_id, &[owner_id])
+        {
+            self.queue.push(&alert);
+        }
+    }
+
+    /// Queues every alert that reads events of these owners.
+    pub fn events_changed<'a>(&self, owner_ids: impl Iterator<Item = &'a str>) {
+        for alert in self.catalog.affected_by_events(owner_ids) {
+            self.queue.push(&alert);
+        }
+    }
+
+    /// Called when an evaluation opens an incident.
+    pub fn incident_opened(&self, _incident_id: &str) {}
+
+    /// Ends an alert whose validity ran out: its open incidents close and it is no longer
+    /// evaluated.
+    pub async fn expire(&self, alert: &Alert) {
+        let now = self.clock.now();
+        match self.store.unclosed_incidents_of(&alert.id).await {
+            Ok(ids) => {
+                for id in ids {
+                    match self
+                        .store
+                        .close_incident(&id, now, "validity ended", "expired")
+                        .await
+                    {
+                        Ok(_) => {
+                            self.metrics.incidents_closed.inc();
+                        }
+                        Err(e) => {
+                            tracing::error!(incident = %id, error = %e, "could not close an expired alert's incident")
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(alert = %alert.id, error = %e, "could not read an expired alert's incidents")
+            }
+        }
+        let mut expired = alert.clone();
+        expired.expired_at = Some(now);
+        if let Err(e) = self.store.update_alert(&expired).await {
+            tracing::error!(alert = %alert.id, error = %e, "could not mark an alert expired");
+        }
+        tracing::info!(alert = %alert.id, "alert validity ended");
+        self.catalog.put(expired);
+        self.schedule.remove(&alert.id);
+    }
+}
+
+/// `due`, or the end of the alert's validity if that comes first: the scheduler ends it then.
+fn capped(alert: &Alert, due: Timestamp) -> Timestamp {
+    match alert.valid_until {
+        Some(until) => due.min(until),
+        None => due,
+    }
+}
+
+/// When an alert loaded at start is next due: an interval after its last evaluation, or
+/// now if that is past or it was never evaluated.
+fn due_after_restart(alert: &Alert, now: Timestamp) -> Timestamp {
+    let interval = chrono::Duration::minutes(alert.interval_minutes.max(1));
+    let due = alert
+        .last_evaluation
+        .as_ref()
+        .map_or(now, |last| (last.at + interval).max(now));
+    capped(alert, due)
+}
+
+/// A started server.
+#[derive(Debug)]
+pub struct Server {
+    addr: SocketAddr,
+    core: Arc<Core>,
+    shutdown: Option<oneshot::Sender<()>>,
+    http: JoinHandle<()>,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Opens the store, loads templates and alerts, and starts serving on `config.listen`.
+    pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Self> {
+        let store = Store::open(&config.database)
+            .await
+            .with_context(|| format!("opening {}", config.database.display()))?;
+        let sandbox = Sandbox::new(Limits::default(), Some(config.cache_dir.clone()))?;
+        let registry = Registry::open(&store, sandbox, &clock).await?;
+        seed_admin_key(&store, &config, &clock).await?;
+        let keys = KeyRing::load(&store).await?;
+        let catalog = Catalog::new(store.load_alerts().await?);
+        let (queue, receivers) = Queue::new(config.evaluation_workers);
+        let core = Arc::new(Core {
+            config: config.clone(),
+            store,
+            clock,
+            registry,
+            catalog,
+            queue,
+            schedule: Schedule::default(),
+            metrics: Metrics::default(),
+            keys,
+        });
+
+        let now = core.clock.now();
+        for alert in core.catalog.all() {
+            if alert.is_live(now) {
+                core.schedule.set(&alert.id, due_after_restart(&alert, now));
+            } else if alert.valid_until.is_some_and(|until| now >= until)
+                && alert.expired_at.is_none()
+            {
+                core.schedule.set(&alert.id, now);
+            }
+        }
+        let mut background: Vec<JoinHandle<()>> = receivers
+            .into_iter()
+            .map(|rx| tokio::spawn(evaluator::work(core.clone(), rx)))
+            .collect();
+        background.push(tokio::spawn(scheduler::run(core.clone())));
+
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let app = http::router(core.clone());
+        let http = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stop.await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "the HTTP server failed");
+            }
+        });
+        tracing::info!(%addr, database = %config.database.display(), "tocsin is serving");
+        Ok(Self {
+            addr,
+            core,
+            shutdown: Some(shutdown),
+            http,
+            background,
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state, for tests and embedding.
+    pub fn core(&self) -> &Arc<Core> {
+        &self.core
+    }
+
+    /// Waits until the HTTP server ends (after [`Server::stop`] or a failure).
+    pub async fn wait(&mut self) {
+        let _ = (&mut self.http).await;
+    }
+
+    /// Stops accepting requests, lets the ones in flight finish, stops the evaluator and
+    /// scheduler, and closes the database.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let _ = (&mut self.http).await;
+        for task in &self.background {
+            task.abort();
+        }
+        for task in self.background.drain(..) {
+            let _ = task.await;
+        }
+        self.core.store.close().await;
+        tracing::info!("tocsin stopped");
+    }
+}
+
+/// Creates the first admin key when there is none: `TOCSIN_ADMIN_KEY`'s value, or a new
+/// random key that is logged once.
+async fn seed_admin_key(store: &Store, config: &Config, clock: &Clock) -> anyhow::Result<()> {
+    if store.count_keys().await? > 0 {
+        return Ok(());
+    }
+    let (secret, generated) = match &config.admin_key {
+        Some(key) => (key.clone(), false),
+        None => (http::auth::generate_secret(), true),
+    };
+    let key = ApiKey {
+        id: new_id("key"),
+        name: "initial admin".into(),
+        role: Role::Admin,
+        created_at: clock.now(),
+        created_by: None,
+        revoked_at: None,
+    };
+    store.insert_key(&key, &secret).await?;
+    if generated {
+        tracing::warn!(key = %secret, "no API key existed and TOCSIN_ADMIN_KEY is unset: created this admin key; it is shown only now");
+    } else {
+        tracing::info!("seeded the admin key from TOCSIN_ADMIN_KEY");
+    }
+    Ok(())
+}

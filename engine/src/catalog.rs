@@ -1,0 +1,172 @@
+//! Every alert in memory, and the index from data to the alerts that read it, so a change
+//! re-evaluates exactly the alerts it can affect.
+//!
+//! An alert's dependencies are the queries its last evaluation asked. A new alert has none
+//! yet and is evaluated when created, which records them.
+
+use crate::store::alerts::Alert;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use tocsin_sdk::Query;
+
+/// The narrowest description of data a query reads.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    /// Entities of a type owned by one owner.
+    EntityOwner(String, String),
+    /// One entity.
+    Entity(String, String),
+    /// Every entity of a type.
+    EntityType(String),
+    /// Events of one owner.
+    EventOwner(String),
+    /// Any event.
+    AnyEvent,
+}
+
+fn key_of(query: &Query) -> Key {
+    match query {
+        Query::Entities(q) => match (&q.owner_id, &q.entity_id) {
+            (Some(owner), _) => Key::EntityOwner(q.entity_type.clone(), owner.clone()),
+            (None, Some(id)) => Key::Entity(q.entity_type.clone(), id.clone()),
+            (None, None) => Key::EntityType(q.entity_type.clone()),
+        },
+        Query::Events(q) => match &q.owner_id {
+            Some(owner) => Key::EventOwner(owner.clone()),
+            None => Key::AnyEvent,
+        },
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    alerts: BTreeMap<String, Arc<Alert>>,
+    readers: HashMap<Key, HashSet<String>>,
+    reads: HashMap<String, Vec<Key>>,
+}
+
+/// The catalog.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    inner: RwLock<Inner>,
+}
+
+impl Catalog {
+    /// A catalog of these alerts, with their recorded dependencies.
+    pub fn new(alerts: Vec<Alert>) -> Self {
+        let catalog = Self::default();
+        for alert in alerts {
+            let deps = alert.dependencies.clone();
+            let id = alert.id.clone();
+            catalog.put(alert);
+            catalog.set_dependencies(&id, &deps);
+        }
+        catalog
+    }
+
+    /// Adds or replaces an alert.
+    pub fn put(&self, alert: Alert) -> Arc<Alert> {
+        let alert = Arc::new(alert);
+        self.inner
+            .write()
+            .expect("catalog lock")
+            .alerts
+            .insert(alert.id.clone(), alert.clone());
+        alert
+    }
+
+    /// One alert.
+    pub fn get(&self, id: &str) -> Option<Arc<Alert>> {
+        self.inner
+            .read()
+            .expect("catalog lock")
+            .alerts
+            .get(id)
+            .cloned()
+    }
+
+    /// Up to `limit` alerts after `after_id`, in id order.
+    pub fn page(&self, after_id: Option<&str>, limit: usize) -> Vec<Arc<Alert>> {
+        let inner = self.inner.read().expect("catalog lock");
+        let range = match after_id {
+            Some(after) => inner
+                .alerts
+                .range::<str, _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded)),
+            None => inner.alerts.range::<str, _>(..),
+        };
+        range.take(limit).map(|(_, a)| a.clone()).collect()
+    }
+
+    /// Every alert.
+    pub fn all(&self) -> Vec<Arc<Alert>> {
+        self.inner
+            .read()
+            .expect("catalog lock")
+            .alerts
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Records what an alert's last evaluation read.
+    pub fn set_dependencies(&self, alert_id: &str, queries: &[Query]) {
+        let keys: Vec<Key> = queries.iter().map(key_of).collect();
+        let mut inner = self.inner.write().expect("catalog lock");
+        if let Some(old) = inner.reads.remove(alert_id) {
+            for key in old {
+                if let Some(readers) = inner.readers.get_mut(&key) {
+                    readers.remove(alert_id);
+                    if readers.is_empty() {
+                        inner.readers.remove(&key);
+                    }
+                }
+            }
+        }
+        for key in &keys {
+            inner
+                .readers
+                .entry(key.clone())
+                .or_default()
+                .insert(alert_id.to_owned());
+        }
+        inner.reads.insert(alert_id.to_owned(), keys);
+    }
+
+    fn readers_of(&self, keys: &[Key]) -> Vec<String> {
+        let inner = self.inner.read().expect("catalog lock");
+        let mut found: HashSet<&String> = HashSet::new();
+        for key in keys {
+            if let Some(readers) = inner.readers.get(key) {
+                found.extend(readers);
+            }
+        }
+        found.into_iter().cloned().collect()
+    }
+
+    /// Alerts that read this entity.
+    pub fn affected_by_entity(
+        &self,
+        entity_type: &str,
+        entity_id: &str,
+        owner_ids: &[Option<&str>],
+    ) -> Vec<String> {
+        let mut keys = vec![
+            Key::Entity(entity_type.to_owned(), entity_id.to_owned()),
+            Key::EntityType(entity_type.to_owned()),
+        ];
+        for owner in owner_ids.iter().flatten() {
+            keys.push(Key::EntityOwner(
+                entity_type.to_owned(),
+                (*owner).to_owned(),
+            ));
+        }
+        self.readers_of(&keys)
+    }
+
+    /// Alerts that read events of these owners.
+    pub fn affected_by_events<'a>(&self, owner_ids: impl Iterator<Item = &'a str>) -> Vec<String> {
+        let mut keys = vec![Key::AnyEvent];
+        keys.extend(owner_ids.map(|o| Key::EventOwner(o.to_owned())));
+        self.readers_of(&keys)
+    }
+}

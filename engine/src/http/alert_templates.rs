@@ -1,0 +1,132 @@
+//! `/alert_templates`: the templates alerts can instantiate (Togai's resource).
+
+use super::auth::{Caller, Need};
+use super::{ApiError, AppState, Json, Page, next_token};
+use crate::registry::Registered;
+use axum::extract::{Path, Query, State};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// An alert template: Togai's fields, plus the version, report schema and auto-resolve flag.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertTemplate {
+    /// Template id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// What breaches it.
+    pub description: String,
+    /// Default evaluation interval, minutes.
+    pub interval: i64,
+    /// The entity type it watches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entity_type: Option<String>,
+    /// The owner type alerts are scoped to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner_type: Option<String>,
+    /// JSON Schema of the parameters, as a JSON string (as Togai sends it).
+    pub parameters_schema: String,
+    /// Registered.
+    pub created_at: DateTime<Utc>,
+    /// Last given a new component.
+    pub updated_at: DateTime<Utc>,
+    /// Semantic version of the component.
+    pub version: String,
+    /// Whether incidents close by themselves when the condition clears.
+    pub auto_resolvable: bool,
+    /// JSON Schema of the report data.
+    #[schema(value_type = Object)]
+    pub report_schema: Value,
+    /// Built in, or uploaded.
+    pub builtin: bool,
+    /// SHA-256 of the component.
+    pub digest: String,
+}
+
+impl From<&Registered> for AlertTemplate {
+    fn from(t: &Registered) -> Self {
+        let info = t.plugin.info();
+        Self {
+            id: info.id.clone(),
+            name: info.name.clone(),
+            description: info.description.clone(),
+            interval: i64::from(info.default_interval_minutes),
+            entity_type: info.entity_type.clone(),
+            owner_type: info.owner_type.clone(),
+            parameters_schema: info.params_schema.to_string(),
+            created_at: t.stored.created_at,
+            updated_at: t.stored.updated_at,
+            version: info.version.clone(),
+            auto_resolvable: info.auto_resolvable,
+            report_schema: info.report_schema.clone(),
+            builtin: t.stored.builtin,
+            digest: t.stored.digest.clone(),
+        }
+    }
+}
+
+/// A page of templates.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertTemplatesPage {
+    /// The templates.
+    pub data: Vec<AlertTemplate>,
+    /// Pass as `nextToken` for the next page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+/// List alert templates.
+#[utoipa::path(get, path = "/alert_templates", tag = "alert templates", params(Page),
+    responses((status = 200, body = AlertTemplatesPage)))]
+async fn list(
+    State(core): State<AppState>,
+    caller: Caller,
+    Query(page): Query<Page>,
+) -> Result<Json<AlertTemplatesPage>, ApiError> {
+    caller.require(Need::Read)?;
+    let (size, after) = (page.size()?, page.after()?);
+    let data: Vec<AlertTemplate> = core
+        .registry
+        .list()
+        .iter()
+        .filter(|t| {
+            after
+                .as_deref()
+                .is_none_or(|a| t.plugin.info().id.as_str() > a)
+        })
+        .take(size as usize)
+        .map(|t| AlertTemplate::from(t.as_ref()))
+        .collect();
+    let next_token = next_token(&data, size, |t| &t.id);
+    Ok(Json(AlertTemplatesPage { data, next_token }))
+}
+
+/// Get one alert template.
+#[utoipa::path(get, path = "/alert_templates/{alert_template_id}", tag = "alert templates",
+    params(("alert_template_id" = String, Path, description = "Template id")),
+    responses((status = 200, body = AlertTemplate), (status = 404, description = "No such template")))]
+async fn get(
+    State(core): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<AlertTemplate>, ApiError> {
+    caller.require(Need::Read)?;
+    let template = core
+        .registry
+        .get(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("no alert template {id}")))?;
+    Ok(Json(AlertTemplate::from(template.as_ref())))
+}
+
+/// The routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(get))
+}

@@ -1,0 +1,334 @@
+//! `/alerts`: a template plus parameters (Togai's resource), and its evaluation problems.
+
+use super::auth::{Caller, Need};
+use super::{ApiError, AppState, Json, Page, next_token};
+use crate::registry::Registered;
+use crate::store::alerts::{Alert as StoredAlert, AlertStatus, EvaluationProblem, LastEvaluation};
+use crate::store::incidents::new_id;
+use axum::extract::{Path, Query, State};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tocsin_sdk::time::Timestamp;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// An alert: Togai's fields, plus when its validity ends and how its last evaluation went.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Alert {
+    /// Alert id.
+    pub id: String,
+    /// Bumped on every update.
+    pub version: i64,
+    /// Free text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// ACTIVE or INACTIVE.
+    pub status: AlertStatus,
+    /// Validity in minutes from creation; absent means forever.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validity: Option<i64>,
+    /// The template.
+    pub alert_template_id: String,
+    /// Evaluation interval, minutes.
+    pub interval: i64,
+    /// `{"id": "<entity id>"}` narrows the alert to one entity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub entity_details: Option<Map<String, Value>>,
+    /// `{"id": "<owner id>"}` scopes the alert to one owner.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub owner_details: Option<Map<String, Value>>,
+    /// Template parameters.
+    #[schema(value_type = Object)]
+    pub parameters: Value,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When validity ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<DateTime<Utc>>,
+    /// When validity ended and the alert's incidents closed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expired_at: Option<DateTime<Utc>>,
+    /// The last evaluation's outcome.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_evaluation: Option<LastEvaluation>,
+}
+
+impl From<&StoredAlert> for Alert {
+    fn from(a: &StoredAlert) -> Self {
+        Self {
+            id: a.id.clone(),
+            version: a.version,
+            description: a.description.clone(),
+            status: a.status,
+            validity: a.validity_minutes,
+            alert_template_id: a.template_id.clone(),
+            interval: a.interval_minutes,
+            entity_details: a.entity_details.clone(),
+            owner_details: a.owner_details.clone(),
+            parameters: a.parameters.clone(),
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+            valid_until: a.valid_until,
+            expired_at: a.expired_at,
+            last_evaluation: a.last_evaluation.clone(),
+        }
+    }
+}
+
+/// Togai's `CreateAlertRequest`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateAlertRequest {
+    /// The template to instantiate.
+    pub alert_template_id: String,
+    /// Evaluation interval in minutes; 0 takes the template's default.
+    pub interval: i64,
+    /// Minutes from creation the alert stays valid; absent means forever.
+    pub validity: Option<i64>,
+    /// Free text.
+    pub description: Option<String>,
+    /// `{"id": "<entity id>"}`.
+    #[schema(value_type = Option<Object>)]
+    pub entity_details: Option<Map<String, Value>>,
+    /// `{"id": "<owner id>"}`.
+    #[schema(value_type = Option<Object>)]
+    pub owner_details: Option<Map<String, Value>>,
+    /// Parameters, valid under the template's schema.
+    #[schema(value_type = Option<Object>)]
+    pub parameters: Option<Map<String, Value>>,
+    /// ACTIVE or INACTIVE.
+    pub status: AlertStatus,
+}
+
+/// Togai's `UpdateAlertRequest`; every field optional.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateAlertRequest {
+    /// Free text.
+    pub description: Option<String>,
+    /// ACTIVE or INACTIVE.
+    pub status: Option<AlertStatus>,
+    /// Evaluation interval in minutes; 0 takes the template's default.
+    pub interval: Option<i64>,
+    /// Minutes from creation the alert stays valid.
+    pub validity: Option<i64>,
+    /// Parameters, valid under the template's schema.
+    #[schema(value_type = Option<Object>)]
+    pub parameters: Option<Map<String, Value>>,
+}
+
+/// A page of alerts.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertsPage {
+    /// The alerts.
+    pub data: Vec<Alert>,
+    /// Pass as `nextToken` for the next page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+/// An alert's recent failed and no-data evaluations.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProblemsPage {
+    /// Newest first, at most 50.
+    pub data: Vec<EvaluationProblem>,
+}
+
+fn template(core: &AppState, id: &str) -> Result<std::sync::Arc<Registered>, ApiError> {
+    core.registry.get(id).ok_or_else(|| {
+        ApiError::Unprocessable(format!(
+            "alertTemplateId {id:?} is not a registered alert template"
+        ))
+    })
+}
+
+fn interval(requested: i64, template: &Registered) -> Result<i64, ApiError> {
+    match requested {
+        0 => Ok(i64::from(
+            template.plugin.info().default_interval_minutes.max(1),
+        )),
+        n if n > 0 => Ok(n),
+        n => Err(ApiError::Unprocessable(format!(
+            "interval {n} must be a number of minutes, 0 or more"
+        ))),
+    }
+}
+
+fn validity(requested: Option<i64>, created_at: Timestamp) -> Result<Option<Timestamp>, ApiError> {
+    match requested {
+        None => Ok(None),
+        Some(n) if n > 0 => Ok(Some(created_at + chrono::Duration::minutes(n))),
+        Some(n) => Err(ApiError::Unprocessable(format!(
+            "validity {n} must be a positive number of minutes"
+        ))),
+    }
+}
+
+fn parameters(
+    params: Option<Map<String, Value>>,
+    template: &Registered,
+) -> Result<Value, ApiError> {
+    let params = Value::Object(params.unwrap_or_default());
+    template
+        .plugin
+        .validate_params(&params)
+        .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    Ok(params)
+}
+
+fn details_id_is_text(details: &Option<Map<String, Value>>, field: &str) -> Result<(), ApiError> {
+    match details.as_ref().and_then(|d| d.get("id")) {
+        None | Some(Value::String(_)) | Some(Value::Number(_)) => Ok(()),
+        Some(other) => Err(ApiError::Unprocessable(format!(
+            "{field}.id must be a string, not {other}"
+        ))),
+    }
+}
+
+/// Create an alert.
+#[utoipa::path(post, path = "/alerts", tag = "alerts", request_body = CreateAlertRequest,
+    responses((status = 200, body = Alert), (status = 422, description = "Invalid alert")))]
+async fn create(
+    State(core): State<AppState>,
+    caller: Caller,
+    Json(request): Json<CreateAlertRequest>,
+) -> Result<Json<Alert>, ApiError> {
+    caller.require(Need::Edit)?;
+    let template = template(&core, &request.alert_template_id)?;
+    details_id_is_text(&request.owner_details, "ownerDetails")?;
+    details_id_is_text(&request.entity_details, "entityDetails")?;
+    let now = core.clock.now();
+    let alert = StoredAlert {
+        id: new_id("alt"),
+        template_id: request.alert_template_id,
+        version: 1,
+        description: request.description,
+        status: request.status,
+        interval_minutes: interval(request.interval, &template)?,
+        validity_minutes: request.validity,
+        valid_until: validity(request.validity, now)?,
+        owner_details: request.owner_details,
+        entity_details: request.entity_details,
+        parameters: parameters(request.parameters, &template)?,
+        created_at: now,
+        updated_at: now,
+        dependencies: Vec::new(),
+        last_evaluation: None,
+        expired_at: None,
+    };
+    core.store.insert_alert(&alert).await?;
+    tracing::info!(alert = %alert.id, template = %alert.template_id, "alert created");
+    let response = Alert::from(&alert);
+    core.alert_changed(alert);
+    Ok(Json(response))
+}
+
+/// List alerts.
+#[utoipa::path(get, path = "/alerts", tag = "alerts", params(Page), responses((status = 200, body = AlertsPage)))]
+async fn list(
+    State(core): State<AppState>,
+    caller: Caller,
+    Query(page): Query<Page>,
+) -> Result<Json<AlertsPage>, ApiError> {
+    caller.require(Need::Read)?;
+    let size = page.size()?;
+    let data: Vec<Alert> = core
+        .catalog
+        .page(page.after()?.as_deref(), size as usize)
+        .iter()
+        .map(|a| Alert::from(a.as_ref()))
+        .collect();
+    let next_token = next_token(&data, size, |a| &a.id);
+    Ok(Json(AlertsPage { data, next_token }))
+}
+
+fn find(core: &AppState, id: &str) -> Result<std::sync::Arc<StoredAlert>, ApiError> {
+    core.catalog
+        .get(id)
+        .ok_or_else(|| ApiError::NotFound(format!("no alert {id}")))
+}
+
+/// Get one alert.
+#[utoipa::path(get, path = "/alerts/{alert_id}", tag = "alerts",
+    params(("alert_id" = String, Path, description = "Alert id")),
+    responses((status = 200, body = Alert), (status = 404, description = "No such alert")))]
+async fn get(
+    State(core): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Alert>, ApiError> {
+    caller.require(Need::Read)?;
+    Ok(Json(Alert::from(find(&core, &id)?.as_ref())))
+}
+
+/// Update an alert; its version goes up by one.
+#[utoipa::path(patch, path = "/alerts/{alert_id}", tag = "alerts", request_body = UpdateAlertRequest,
+    params(("alert_id" = String, Path, description = "Alert id")),
+    responses((status = 200, body = Alert), (status = 404, description = "No such alert"), (status = 422, description = "Invalid update")))]
+async fn update(
+    State(core): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(request): Json<UpdateAlertRequest>,
+) -> Result<Json<Alert>, ApiError> {
+    caller.require(Need::Edit)?;
+    let mut alert = (*find(&core, &id)?).clone();
+    let template = template(&core, &alert.template_id)?;
+    if let Some(description) = request.description {
+        alert.description = Some(description);
+    }
+    if let Some(status) = request.status {
+        alert.status = status;
+    }
+    if let Some(requested) = request.interval {
+        alert.interval_minutes = interval(requested, &template)?;
+    }
+    if let Some(requested) = request.validity {
+        alert.valid_until = validity(Some(requested), alert.created_at)?;
+        alert.validity_minutes = Some(requested);
+        alert.expired_at = None;
+    }
+    if let Some(params) = request.parameters {
+        alert.parameters = parameters(Some(params), &template)?;
+    }
+    alert.version += 1;
+    alert.updated_at = core.clock.now();
+    core.store.update_alert(&alert).await?;
+    tracing::info!(alert = %alert.id, version = alert.version, "alert updated");
+    let response = Alert::from(&alert);
+    core.alert_changed(alert);
+    Ok(Json(response))
+}
+
+/// An alert's recent failed and no-data evaluations, newest first.
+#[utoipa::path(get, path = "/alerts/{alert_id}/problems", tag = "alerts",
+    params(("alert_id" = String, Path, description = "Alert id")),
+    responses((status = 200, body = ProblemsPage), (status = 404, description = "No such alert")))]
+async fn problems(
+    State(core): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ProblemsPage>, ApiError> {
+    caller.require(Need::Read)?;
+    find(&core, &id)?;
+    Ok(Json(ProblemsPage {
+        data: core.store.evaluation_problems(&id).await?,
+    }))
+}
+
+/// The routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(get, update))
+        .routes(routes!(problems))
+}

@@ -1,0 +1,204 @@
+//! `/entities`: the latest snapshot of each entity, pushed by billing platforms.
+
+use super::auth::{Caller, Need};
+use super::{ApiError, AppState, Json, Page, next_token};
+use crate::store::data::EntityUpsert;
+use axum::extract::{Path, Query, State};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Longest entity type, id or owner accepted.
+const NAME_LIMIT: usize = 256;
+
+/// The body of `PUT /entities/{entityType}/{entityId}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EntitySnapshot {
+    /// Owner type, such as ACCOUNT.
+    pub owner_type: Option<String>,
+    /// Owner id.
+    pub owner_id: Option<String>,
+    /// The entity's attributes (`balance`, `status`…).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub attributes: Map<String, Value>,
+}
+
+/// A stored entity.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Entity {
+    /// Type.
+    pub entity_type: String,
+    /// Id.
+    pub entity_id: String,
+    /// Owner type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner_type: Option<String>,
+    /// Owner id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<String>,
+    /// Attributes.
+    #[schema(value_type = Object)]
+    pub attributes: Map<String, Value>,
+    /// When this snapshot was stored.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<tocsin_sdk::Entity> for Entity {
+    fn from(e: tocsin_sdk::Entity) -> Self {
+        Self {
+            entity_type: e.entity_type,
+            entity_id: e.entity_id,
+            owner_type: e.owner_type,
+            owner_id: e.owner_id,
+            attributes: e.attributes,
+            updated_at: e.updated_at,
+        }
+    }
+}
+
+/// A page of entities.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EntitiesPage {
+    /// The entities, by id.
+    pub data: Vec<Entity>,
+    /// Pass as `nextToken` for the next page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+/// Entity list filters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct Filters {
+    /// Only this owner's entities.
+    pub owner_id: Option<String>,
+    /// Where the previous page ended.
+    pub next_token: Option<String>,
+    /// Items per page, 1 to 500 (default 50).
+    pub page_size: Option<i64>,
+}
+
+/// Checks a name from the path or body.
+pub fn check_name(what: &str, value: &str) -> Result<(), ApiError> {
+    if value.trim().is_empty() {
+        return Err(ApiError::Unprocessable(format!("{what} must not be empty")));
+    }
+    if value.len() > NAME_LIMIT {
+        return Err(ApiError::Unprocessable(format!(
+            "{what} is longer than {NAME_LIMIT} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// Store the latest snapshot of an entity; alerts that read it are evaluated again.
+#[utoipa::path(put, path = "/entities/{entity_type}/{entity_id}", tag = "data", request_body = EntitySnapshot,
+    params(("entity_type" = String, Path, description = "CREDIT, WALLET, FEATURE, INVOICE, ACCOUNT…"), ("entity_id" = String, Path, description = "Entity id")),
+    responses((status = 200, body = Entity), (status = 422, description = "Invalid snapshot")))]
+async fn put(
+    State(core): State<AppState>,
+    caller: Caller,
+    Path((entity_type, entity_id)): Path<(String, String)>,
+    Json(snapshot): Json<EntitySnapshot>,
+) -> Result<Json<Entity>, ApiError> {
+    caller.require(Need::Ingest)?;
+    check_name("entityType", &entity_type)?;
+    check_name("entityId", &entity_id)?;
+    for (what, value) in [
+        ("ownerType", &snapshot.owner_type),
+        ("ownerId", &snapshot.owner_id),
+    ] {
+        if let Some(value) = value {
+            check_name(what, value)?;
+        }
+    }
+    let now = core.clock.now();
+    let upsert = EntityUpsert {
+        entity_type,
+        entity_id,
+        owner_type: snapshot.owner_type,
+        owner_id: snapshot.owner_id,
+        attributes: snapshot.attributes,
+    };
+    core.store
+        .upsert_entities(std::slice::from_ref(&upsert), now)
+        .await?;
+    core.entity_changed(
+        &upsert.entity_type,
+        &upsert.entity_id,
+        upsert.owner_id.as_deref(),
+    );
+    Ok(Json(Entity {
+        entity_type: upsert.entity_type,
+        entity_id: upsert.entity_id,
+        owner_type: upsert.owner_type,
+        owner_id: upsert.owner_id,
+        attributes: upsert.attributes,
+        updated_at: now,
+    }))
+}
+
+/// Get one entity's latest snapshot.
+#[utoipa::path(get, path = "/entities/{entity_type}/{entity_id}", tag = "data",
+    params(("entity_type" = String, Path, description = "Entity type"), ("entity_id" = String, Path, description = "Entity id")),
+    responses((status = 200, body = Entity), (status = 404, description = "No such entity")))]
+async fn get(
+    State(core): State<AppState>,
+    caller: Caller,
+    Path((entity_type, entity_id)): Path<(String, String)>,
+) -> Result<Json<Entity>, ApiError> {
+    caller.require(Need::Read)?;
+    let entity = core
+        .store
+        .entity(&entity_type, &entity_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no {entity_type} entity {entity_id}")))?;
+    Ok(Json(entity.into()))
+}
+
+/// List entities of a type.
+#[utoipa::path(get, path = "/entities/{entity_type}", tag = "data",
+    params(("entity_type" = String, Path, description = "Entity type"), Filters),
+    responses((status = 200, body = EntitiesPage)))]
+async fn list(
+    State(core): State<AppState>,
+    caller: Caller,
+    Path(entity_type): Path<String>,
+    Query(filters): Query<Filters>,
+) -> Result<Json<EntitiesPage>, ApiError> {
+    caller.require(Need::Read)?;
+    let page = Page {
+        next_token: filters.next_token,
+        page_size: filters.page_size,
+    };
+    let size = page.size()?;
+    let entities = core
+        .store
+        .list_entities(
+            &entity_type,
+            filters.owner_id.as_deref(),
+            page.after()?.as_deref(),
+            size,
+        )
+        .await?;
+    let next_token = next_token(&entities, size, |e| &e.entity_id);
+    Ok(Json(EntitiesPage {
+        data: entities.into_iter().map(Entity::from).collect(),
+        next_token,
+    }))
+}
+
+/// The routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(put, get))
+        .routes(routes!(list))
+}

@@ -1,0 +1,107 @@
+//! The one error type of the HTTP layer: a status and `{"message": …}`.
+
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// What went wrong with a request. 5xx bodies say nothing internal; the cause is logged.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Malformed request.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No usable key.
+    #[error(
+        "a valid API key is required: send `Authorization: Bearer <key>` or `X-API-Key: <key>`"
+    )]
+    Unauthorized,
+    /// The key's role may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such thing.
+    #[error("{0}")]
+    NotFound(String),
+    /// Conflicts with the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// Too big.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// Wrong content type.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// Well-formed but invalid.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// Our fault.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The HTTP status.
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// Togai caps messages at 500 characters.
+const MESSAGE_LIMIT: usize = 500;
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(cause) = &self {
+            tracing::error!(%cause, "request failed");
+        }
+        let mut message = self.to_string();
+        if message.len() > MESSAGE_LIMIT {
+            let mut cut = MESSAGE_LIMIT - 1;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
+        (
+            self.status_code(),
+            axum::Json(serde_json::json!({ "message": message })),
+        )
+            .into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let text = rejection.body_text();
+        match rejection {
+            JsonRejection::JsonDataError(_) => Self::Unprocessable(text),
+            JsonRejection::JsonSyntaxError(_) => Self::BadRequest(text),
+            JsonRejection::MissingJsonContentType(_) => Self::UnsupportedMediaType(
+                "the body must be JSON, with `Content-Type: application/json`".into(),
+            ),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Self::PayloadTooLarge(format!(
+                    "the body is larger than the {} byte limit",
+                    super::JSON_BODY_LIMIT
+                ))
+            }
+            _ => Self::BadRequest(text),
+        }
+    }
+}
+
+impl From<crate::store::Error> for ApiError {
+    fn from(error: crate::store::Error) -> Self {
+        Self::Internal(error.to_string())
+    }
+}

@@ -1,0 +1,72 @@
+//! Prometheus metrics.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// The counters and histograms the server exports at `/metrics`.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Evaluations run.
+    pub evaluations: Counter,
+    /// Evaluations that failed (trap, timeout, bad answer).
+    pub evaluation_failures: Counter,
+    /// Incidents opened.
+    pub incidents_opened: Counter,
+    /// Incidents closed, by any path.
+    pub incidents_closed: Counter,
+    /// Seconds from dequeue to recorded result.
+    pub evaluation_seconds: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("tocsin");
+        let evaluations = Counter::default();
+        let evaluation_failures = Counter::default();
+        let incidents_opened = Counter::default();
+        let incidents_closed = Counter::default();
+        // 50 µs to ~3 s.
+        let evaluation_seconds = Histogram::new(exponential_buckets(0.000_05, 3.0, 11));
+        registry.register("evaluations", "Alert evaluations run", evaluations.clone());
+        registry.register(
+            "evaluation_failures",
+            "Alert evaluations that failed",
+            evaluation_failures.clone(),
+        );
+        registry.register(
+            "incidents_opened",
+            "Incidents opened",
+            incidents_opened.clone(),
+        );
+        registry.register(
+            "incidents_closed",
+            "Incidents closed",
+            incidents_closed.clone(),
+        );
+        registry.register(
+            "evaluation_duration_seconds",
+            "Time to evaluate an alert and record the result",
+            evaluation_seconds.clone(),
+        );
+        Self {
+            registry,
+            evaluations,
+            evaluation_failures,
+            incidents_opened,
+            incidents_closed,
+            evaluation_seconds,
+        }
+    }
+}
+
+impl Metrics {
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}

@@ -1,0 +1,225 @@
+//! Entity snapshots and events, and the answers to templates' queries.
+
+use super::{Result, Store, instant, json, micros};
+use serde_json::{Map, Value};
+use sqlx::{QueryBuilder, Row, Sqlite};
+use tocsin_sdk::testing::Event;
+use tocsin_sdk::time::Timestamp;
+use tocsin_sdk::{Answer, Decimal, Entity, EventAggregate, Query};
+
+/// An entity snapshot to store.
+#[derive(Debug, Clone)]
+pub struct EntityUpsert {
+    /// Type.
+    pub entity_type: String,
+    /// Id.
+    pub entity_id: String,
+    /// Owner type.
+    pub owner_type: Option<String>,
+    /// Owner id.
+    pub owner_id: Option<String>,
+    /// Attributes.
+    pub attributes: Map<String, Value>,
+}
+
+fn entity_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Entity> {
+    Ok(Entity {
+        entity_type: row.get("entity_type"),
+        entity_id: row.get("entity_id"),
+        owner_type: row.get("owner_type"),
+        owner_id: row.get("owner_id"),
+        attributes: json(row.get("attributes"))?,
+        updated_at: instant(row.get("updated_at")),
+    })
+}
+
+fn event_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Event> {
+    Ok(Event {
+        id: row.get("id"),
+        event_type: row.get("event_type"),
+        owner_type: row.get("owner_type"),
+        owner_id: row.get("owner_id"),
+        entity_type: row.get("entity_type"),
+        entity_id: row.get("entity_id"),
+        timestamp: instant(row.get("ts")),
+        value: row
+            .get::<Option<&str>, _>("value")
+            .map(|v| v.parse().map_err(super::Error::Corrupt))
+            .transpose()?,
+        attributes: json(row.get("attributes"))?,
+    })
+}
+
+impl Store {
+    /// Stores snapshots, replacing earlier ones of the same (type, id), in one transaction.
+    pub async fn upsert_entities(&self, entities: &[EntityUpsert], at: Timestamp) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for e in entities {
+            sqlx::query(
+                "INSERT INTO entities (entity_type, entity_id, owner_type, owner_id, attributes, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (entity_type, entity_id) DO UPDATE SET owner_type = excluded.owner_type,
+                     owner_id = excluded.owner_id, attributes = excluded.attributes, updated_at = excluded.updated_at",
+            )
+            .bind(&e.entity_type)
+            .bind(&e.entity_id)
+            .bind(&e.owner_type)
+            .bind(&e.owner_id)
+            .bind(Value::Object(e.attributes.clone()).to_string())
+            .bind(micros(at))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One entity.
+    pub async fn entity(&self, entity_type: &str, entity_id: &str) -> Result<Option<Entity>> {
+        sqlx::query("SELECT * FROM entities WHERE entity_type = ? AND entity_id = ?")
+            .bind(entity_type)
+            .bind(entity_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| entity_from_row(&row))
+            .transpose()
+    }
+
+    /// Entities of a type, optionally of one owner, after `after_id`, in id order.
+    pub async fn list_entities(
+        &self,
+        entity_type: &str,
+        owner_id: Option<&str>,
+        after_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Entity>> {
+        let rows = sqlx::query(
+            "SELECT * FROM entities WHERE entity_type = ? AND (? IS NULL OR owner_id = ?) AND entity_id > ?
+             ORDER BY entity_id LIMIT ?",
+        )
+        .bind(entity_type)
+        .bind(owner_id)
+        .bind(owner_id)
+        .bind(after_id.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(entity_from_row).collect()
+    }
+
+    /// Stores events; an id seen before replaces that event. Returns nothing until all are
+    /// committed.
+    pub async fn upsert_events(&self, events: &[Event], at: Timestamp) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for e in events {
+            sqlx::query(
+                "INSERT INTO events (id, event_type, owner_type, owner_id, entity_type, entity_id, ts, value, attributes, received_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (id) DO UPDATE SET event_type = excluded.event_type, owner_type = excluded.owner_type,
+                     owner_id = excluded.owner_id, entity_type = excluded.entity_type, entity_id = excluded.entity_id,
+                     ts = excluded.ts, value = excluded.value, attributes = excluded.attributes,
+                     received_at = excluded.received_at",
+            )
+            .bind(&e.id)
+            .bind(&e.event_type)
+            .bind(&e.owner_type)
+            .bind(&e.owner_id)
+            .bind(&e.entity_type)
+            .bind(&e.entity_id)
+            .bind(micros(e.timestamp))
+            .bind(e.value.map(|v| v.to_string()))
+            .bind(Value::Object(e.attributes.clone()).to_string())
+            .bind(micros(at))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One event.
+    pub async fn event(&self, id: &str) -> Result<Option<Event>> {
+        sqlx::query("SELECT * FROM events WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| event_from_row(&row))
+            .transpose()
+    }
+
+    /// Events of an owner (or all), newest timestamps last, after `after_id`.
+    pub async fn list_events(
+        &self,
+        owner_id: Option<&str>,
+        after_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Event>> {
+        let rows = sqlx::query(
+            "SELECT * FROM events WHERE (? IS NULL OR owner_id = ?) AND id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(owner_id)
+        .bind(owner_id)
+        .bind(after_id.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    /// Answers one template query from the database.
+    pub async fn answer(&self, query: &Query) -> Result<Answer> {
+        match query {
+            Query::Entities(q) => {
+                let mut sql =
+                    QueryBuilder::<Sqlite>::new("SELECT * FROM entities WHERE entity_type = ");
+                sql.push_bind(&q.entity_type);
+                push_filter(&mut sql, "owner_type", &q.owner_type);
+                push_filter(&mut sql, "owner_id", &q.owner_id);
+                push_filter(&mut sql, "entity_id", &q.entity_id);
+                sql.push(" ORDER BY entity_id");
+                let rows = sql.build().fetch_all(&self.pool).await?;
+                Ok(Answer::Entities(
+                    rows.iter().map(entity_from_row).collect::<Result<_>>()?,
+                ))
+            }
+            Query::Events(q) => {
+                let mut sql = QueryBuilder::<Sqlite>::new("SELECT value FROM events WHERE ts >= ");
+                sql.push_bind(micros(q.start));
+                sql.push(" AND ts < ");
+                sql.push_bind(micros(q.end));
+                push_filter(&mut sql, "event_type", &q.event_type);
+                push_filter(&mut sql, "owner_type", &q.owner_type);
+                push_filter(&mut sql, "owner_id", &q.owner_id);
+                push_filter(&mut sql, "entity_type", &q.entity_type);
+                push_filter(&mut sql, "entity_id", &q.entity_id);
+                for m in &q.attributes {
+                    // json_extract of a string attribute is the string; a number or bool
+                    // never equals a bound text value, which is what "string attribute" means.
+                    sql.push(" AND json_extract(attributes, ");
+                    sql.push_bind(format!("$.\"{}\"", m.name.replace('"', "\"\"")));
+                    sql.push(") = ");
+                    sql.push_bind(&m.value);
+                    sql.push(" AND json_type(attributes, ");
+                    sql.push_bind(format!("$.\"{}\"", m.name.replace('"', "\"\"")));
+                    sql.push(") = 'text'");
+                }
+                let rows = sql.build().fetch_all(&self.pool).await?;
+                let mut aggregate = EventAggregate::default();
+                for row in rows {
+                    aggregate.count += 1;
+                    if let Some(value) = row.get::<Option<&str>, _>("value") {
+                        aggregate.sum += value.parse::<Decimal>().map_err(super::Error::Corrupt)?;
+                    }
+                }
+                Ok(Answer::Events(aggregate))
+            }
+        }
+    }
+}
+
+fn push_filter<'a>(sql: &mut QueryBuilder<'a, Sqlite>, column: &str, value: &'a Option<String>) {
+    if let Some(value) = value {
+        sql.push(format!(" AND {column} = "));
+        sql.push_bind(value);
+    }
+}

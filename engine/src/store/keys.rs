@@ -1,0 +1,196 @@
+//! API keys (stored hashed) and the audit log.
+
+use super::{Result, Store, instant, micros};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use tocsin_sdk::time::Timestamp;
+
+/// What a key may do.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything, including rosters, plugins, integrations and keys.
+    Admin,
+    /// Alerts and incidents, and data.
+    Editor,
+    /// Read only; never full phone numbers.
+    Viewer,
+    /// Push data only.
+    Ingest,
+}
+
+impl Role {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Editor => "editor",
+            Self::Viewer => "viewer",
+            Self::Ingest => "ingest",
+        }
+    }
+
+    /// Reads a stored name.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "admin" => Some(Self::Admin),
+            "editor" => Some(Self::Editor),
+            "viewer" => Some(Self::Viewer),
+            "ingest" => Some(Self::Ingest),
+            _ => None,
+        }
+    }
+}
+
+/// A stored key, without its secret.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKey {
+    /// Key id.
+    pub id: String,
+    /// Who or what it is for.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// The key that made it.
+    pub created_by: Option<String>,
+    /// When it was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// SHA-256 of a presented key.
+pub fn hash_key(key: &str) -> Vec<u8> {
+    Sha256::digest(key.as_bytes()).to_vec()
+}
+
+/// One audit entry.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    /// Sequence number.
+    pub id: i64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The key id that acted.
+    pub actor: String,
+    /// What was done (`plugin.upload`, `api_key.create`…).
+    pub action: String,
+    /// What it was done to.
+    pub resource: String,
+    /// Details.
+    pub detail: Value,
+}
+
+fn key_from_row(row: &sqlx::sqlite::SqliteRow) -> ApiKey {
+    ApiKey {
+        id: row.get("id"),
+        name: row.get("name"),
+        role: Role::parse(row.get::<&str, _>("role")).unwrap_or(Role::Viewer),
+        created_at: instant(row.get("created_at")),
+        created_by: row.get("created_by"),
+        revoked_at: row.get::<Option<i64>, _>("revoked_at").map(instant),
+    }
+}
+
+impl Store {
+    /// Stores a key by its hash.
+    pub async fn insert_key(&self, key: &ApiKey, secret: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO api_keys (id, name, role, hash, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&key.id)
+        .bind(&key.name)
+        .bind(key.role.as_str())
+        .bind(hash_key(secret))
+        .bind(micros(key.created_at))
+        .bind(&key.created_by)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// How many keys exist, revoked or not.
+    pub async fn count_keys(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM api_keys")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// Every key.
+    pub async fn list_keys(&self) -> Result<Vec<ApiKey>> {
+        let rows = sqlx::query("SELECT * FROM api_keys ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(key_from_row).collect())
+    }
+
+    /// Every usable key with its hash, for the in-memory lookup.
+    pub async fn active_key_hashes(&self) -> Result<Vec<(Vec<u8>, ApiKey)>> {
+        let rows = sqlx::query("SELECT * FROM api_keys WHERE revoked_at IS NULL")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get::<Vec<u8>, _>("hash"), key_from_row(row)))
+            .collect())
+    }
+
+    /// Revokes a key; false when there is no such unrevoked key.
+    pub async fn revoke_key(&self, id: &str, at: Timestamp) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+                .bind(micros(at))
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records a privileged change.
+    pub async fn audit(
+        &self,
+        at: Timestamp,
+        actor: &str,
+        action: &str,
+        resource: &str,
+        detail: Value,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, resource, detail) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(micros(at))
+        .bind(actor)
+        .bind(action)
+        .bind(resource)
+        .bind(detail.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Audit entries, newest first, before `before` when given.
+    pub async fn list_audit(&self, before: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query("SELECT * FROM audit_log WHERE id < ? ORDER BY id DESC LIMIT ?")
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| AuditEntry {
+                id: row.get("id"),
+                at: instant(row.get("at")),
+                actor: row.get("actor"),
+                action: row.get("action"),
+                resource: row.get("resource"),
+                detail: serde_json::from_str(row.get::<&str, _>("detail")).unwrap_or(Value::Null),
+            })
+            .collect())
+    }
+}
