@@ -60,7 +60,7 @@ fn build_guests(guests: &[Guest], const_name: &str, out_file: &str) {
 
     rerun_if_changed(&workspace.join("sdk"));
     rerun_if_changed(&workspace.join("Cargo.lock"));
-    for dir in ["plugins", "tests/guests"] {
+    for dir in ["plugins", "tests/guests", "sdk/examples"] {
         rerun_if_changed(&workspace.join(dir));
     }
 }

@@ -10,6 +10,8 @@ fn main() {
             guest("forbidden_fs", "tocsin-guest-forbidden-fs"),
             guest("forbidden_net", "tocsin-guest-forbidden-net"),
             guest("future_interface", "tocsin-guest-future-interface"),
+            guest("percent_credits_used", "percent-credits-used"),
+            guest("percent_credits_used_v2", "percent-credits-used-v2"),
         ],
         "GUESTS",
         "guests.rs",

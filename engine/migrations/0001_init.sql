@@ -62,6 +62,7 @@ CREATE TABLE alerts (
     last_evaluated_at  INTEGER,
     last_outcome       TEXT,
     last_message       TEXT,
+    last_template_version TEXT,
     expired_at         INTEGER
 );
 

@@ -43,6 +43,8 @@ struct Inner {
     alerts: BTreeMap<String, Arc<Alert>>,
     readers: HashMap<Key, HashSet<String>>,
     reads: HashMap<String, Vec<Key>>,
+    /// Alerts never evaluated: what they read is unknown, so any change may affect them.
+    undetermined: HashSet<String>,
 }
 
 /// The catalog.
@@ -67,11 +69,11 @@ impl Catalog {
     /// Adds or replaces an alert.
     pub fn put(&self, alert: Alert) -> Arc<Alert> {
         let alert = Arc::new(alert);
-        self.inner
-            .write()
-            .expect("catalog lock")
-            .alerts
-            .insert(alert.id.clone(), alert.clone());
+        let mut inner = self.inner.write().expect("catalog lock");
+        if alert.last_evaluation.is_none() && !inner.reads.contains_key(&alert.id) {
+            inner.undetermined.insert(alert.id.clone());
+        }
+        inner.alerts.insert(alert.id.clone(), alert.clone());
         alert
     }
 
@@ -130,11 +132,12 @@ impl Catalog {
                 .insert(alert_id.to_owned());
         }
         inner.reads.insert(alert_id.to_owned(), keys);
+        inner.undetermined.remove(alert_id);
     }
 
     fn readers_of(&self, keys: &[Key]) -> Vec<String> {
         let inner = self.inner.read().expect("catalog lock");
-        let mut found: HashSet<&String> = HashSet::new();
+        let mut found: HashSet<&String> = inner.undetermined.iter().collect();
         for key in keys {
             if let Some(readers) = inner.readers.get(key) {
                 found.extend(readers);

@@ -6,6 +6,7 @@
 //! queued again while it runs is evaluated again afterwards, seeing the newer data.
 
 use crate::app::Core;
+use crate::registry::Registered;
 use crate::store::alerts::{Alert, EvaluationProblem, LastEvaluation};
 use crate::store::incidents::{Change, Observation};
 use std::collections::HashSet;
@@ -82,8 +83,13 @@ struct Outcome {
     result: Result<Vec<RawFinding>, String>,
 }
 
-fn run_template(core: &Core, alert: &Alert, ctx: &Context) -> Outcome {
-    let Some(template) = core.registry.get(&alert.template_id) else {
+fn run_template(
+    core: &Core,
+    template: Option<&Registered>,
+    alert: &Alert,
+    ctx: &Context,
+) -> Outcome {
+    let Some(template) = template else {
         return Outcome {
             queries: Vec::new(),
             result: Err(format!("template {} is not registered", alert.template_id)),
@@ -131,12 +137,13 @@ pub async fn evaluate(core: &Core, alert: &Alert) {
         owner_id: alert.owner_id(),
         entity_id: alert.entity_id(),
     };
-    let outcome = run_template(core, alert, &ctx);
+    let template = core.registry.get(&alert.template_id);
+    let outcome = run_template(core, template.as_deref(), alert, &ctx);
     core.metrics.evaluations.inc();
-    let auto_resolvable = core
-        .registry
-        .get(&alert.template_id)
+    let auto_resolvable = template
+        .as_ref()
         .is_some_and(|t| t.plugin.info().auto_resolvable);
+    let template_version = template.map(|t| t.plugin.info().version.clone());
     let mut problems = Vec::new();
     let last = match &outcome.result {
         Err(message) => {
@@ -152,6 +159,7 @@ pub async fn evaluate(core: &Core, alert: &Alert) {
                 at: now,
                 outcome: "error".into(),
                 message: Some(message.clone()),
+                template_version,
             }
         }
         Ok(findings) => {
@@ -202,11 +210,13 @@ pub async fn evaluate(core: &Core, alert: &Alert) {
                     at: now,
                     outcome: "noData".into(),
                     message: Some(p.message.clone()),
+                    template_version,
                 },
                 None => LastEvaluation {
                     at: now,
                     outcome: "ok".into(),
                     message: None,
+                    template_version,
                 },
             }
         }

@@ -170,7 +170,7 @@ pub struct Info {
 ///
 /// ```
 /// # use tocsin_sdk::{Answer, Answers, EventAggregate, Decimal};
-/// let answers = Answers::new(vec![Answer::Events(EventAggregate { count: 2, sum: Decimal::from(7) })]);
+/// let answers = Answers::new(vec![Answer::Events(EventAggregate { count: 2, sum: Decimal::from(7i64) })]);
 /// assert_eq!(answers.events(0).unwrap().count, 2);
 /// assert!(answers.entities(0).is_err());
 /// assert_eq!(answers.len(), 1);

@@ -1,10 +1,16 @@
 //! Black-box tests: built-in and hostile templates through the real sandbox, and the CLI.
 
+mod access;
+mod api_errors;
 mod cli;
 mod hostile;
 mod loading;
 mod params;
+mod plugins;
+mod server;
+mod support;
 mod templates;
+mod togai;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;

@@ -62,10 +62,12 @@ pub fn compile(
     let component = compile_fresh(engine, wasm)?;
     match component.serialize() {
         Ok(bytes) => {
-            // Write then rename, so a crash never leaves a truncated artifact under the key.
-            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-            if let Err(e) = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, &path))
-            {
+            // Write then rename, so a crash or a concurrent loader never sees a truncated
+            // artifact under the key.
+            let written = tempfile::NamedTempFile::new_in(dir)
+                .and_then(|mut tmp| std::io::Write::write_all(&mut tmp, &bytes).map(|()| tmp))
+                .and_then(|tmp| tmp.persist(&path).map_err(|e| e.error));
+            if let Err(e) = written {
                 tracing::warn!(path = %path.display(), error = %e, "could not cache compiled component");
             }
         }

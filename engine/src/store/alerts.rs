@@ -38,6 +38,8 @@ pub struct LastEvaluation {
     pub outcome: String,
     /// The reason, for `noData` and `error`.
     pub message: Option<String>,
+    /// The version of the template that ran.
+    pub template_version: Option<String>,
 }
 
 /// An alert as stored.
@@ -139,6 +141,7 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Alert> {
                     .get::<Option<String>, _>("last_outcome")
                     .unwrap_or_default(),
                 message: row.get("last_message"),
+                template_version: row.get("last_template_version"),
             }),
         expired_at: row.get::<Option<i64>, _>("expired_at").map(instant),
     })
@@ -225,13 +228,15 @@ impl Store {
         dependencies: &[Query],
         problems: &[EvaluationProblem],
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         sqlx::query(
-            "UPDATE alerts SET last_evaluated_at = ?, last_outcome = ?, last_message = ?, dependencies = ? WHERE id = ?",
+            "UPDATE alerts SET last_evaluated_at = ?, last_outcome = ?, last_message = ?, last_template_version = ?,
+                 dependencies = ? WHERE id = ?",
         )
         .bind(micros(last.at))
         .bind(&last.outcome)
         .bind(&last.message)
+        .bind(&last.template_version)
         .bind(serde_json::to_string(dependencies).expect("queries serialize"))
         .bind(alert_id)
         .execute(&mut *tx)

@@ -53,7 +53,7 @@ fn event_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Event> {
 impl Store {
     /// Stores snapshots, replacing earlier ones of the same (type, id), in one transaction.
     pub async fn upsert_entities(&self, entities: &[EntityUpsert], at: Timestamp) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         for e in entities {
             sqlx::query(
                 "INSERT INTO entities (entity_type, entity_id, owner_type, owner_id, attributes, updated_at)
@@ -110,7 +110,7 @@ impl Store {
     /// Stores events; an id seen before replaces that event. Returns nothing until all are
     /// committed.
     pub async fn upsert_events(&self, events: &[Event], at: Timestamp) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         for e in events {
             sqlx::query(
                 "INSERT INTO events (id, event_type, owner_type, owner_id, entity_type, entity_id, ts, value, attributes, received_at)

@@ -208,7 +208,7 @@ impl Store {
     /// incident. At most one incident per (alert, subject) is ever not CLOSED; the unique
     /// index enforces it even if two writers race.
     pub async fn apply_finding(&self, o: &Observation<'_>) -> Result<Change> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let change = match (
             open_incident(&mut tx, o.alert_id, o.subject).await?,
             o.breached,
@@ -320,7 +320,7 @@ impl Store {
         by: &str,
         kind: &str,
     ) -> Result<Option<Incident>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let closed = sqlx::query(
             "UPDATE incidents SET status = 'CLOSED', closed_at = ?, closed_by = ?, report_close = report_latest, updated_at = ?
              WHERE id = ? AND status != 'CLOSED'",

@@ -64,6 +64,13 @@ impl Store {
         Ok(Self { pool })
     }
 
+    /// A write transaction. `BEGIN IMMEDIATE` takes the write lock up front (waiting out
+    /// other writers), so a transaction that reads before it writes cannot fail halfway
+    /// with SQLITE_BUSY when another writer got in between.
+    pub async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     /// The connection pool.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool

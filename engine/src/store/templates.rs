@@ -44,7 +44,7 @@ impl Store {
         at: Timestamp,
     ) -> Result<()> {
         let info = component.info;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         sqlx::query(
             "INSERT INTO plugins (digest, template_id, version, wasm, builtin, uploaded_at, uploaded_by)
              VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING",

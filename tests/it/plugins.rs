@@ -1,0 +1,109 @@
+//! Uploading a third-party template: registered, evaluated, upgraded in place.
+
+use crate::support::{ADMIN_KEY, TestApp, spawn_app};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn upload(app: &TestApp, wasm: &[u8]) -> (StatusCode, Value) {
+    let response = app
+        .client
+        .post(format!("{}/plugins", app.base))
+        .bearer_auth(ADMIN_KEY)
+        .header("content-type", "application/wasm")
+        .body(wasm.to_vec())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uploaded_template_runs_and_a_newer_version_takes_over_without_a_restart() {
+    let app = spawn_app().await;
+    let v1 = tocsin_tests::guest("percent_credits_used");
+    let (status, template) = upload(&app, v1).await;
+    assert_eq!(status, StatusCode::CREATED, "{template}");
+    assert_eq!(template["id"], "percent_credits_used");
+    assert_eq!(template["version"], "1.0.0");
+    assert_eq!(template["builtin"], false);
+    assert_eq!(
+        app.get("/alert_templates/percent_credits_used").await["version"],
+        "1.0.0"
+    );
+
+    let alert = app
+        .create_alert("percent_credits_used", Some("acc1"), json!({"percent": 75}))
+        .await;
+    let id = alert["id"].as_str().unwrap().to_owned();
+    app.put_entity(
+        "CREDIT",
+        "c1",
+        Some(("ACCOUNT", "acc1")),
+        json!({"balance": "20", "granted": "100"}),
+    )
+    .await;
+    let incident = app.wait_for_incident(&id, |i| i["status"] == "OPEN").await;
+    assert_eq!(
+        incident["reportData"],
+        json!({"usedPercent": "80", "used": "80", "granted": "100", "accountId": "acc1"})
+    );
+    assert_eq!(
+        app.get(&format!("/alerts/{id}")).await["lastEvaluation"]["templateVersion"],
+        "1.0.0"
+    );
+
+    // The same component again changes nothing.
+    let (status, _) = upload(&app, v1).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Version 1.1.0 takes over for the next evaluation.
+    let (status, upgraded) = upload(&app, tocsin_tests::guest("percent_credits_used_v2")).await;
+    assert_eq!(status, StatusCode::OK, "{upgraded}");
+    assert_eq!(upgraded["version"], "1.1.0");
+    let before = app.get(&format!("/alerts/{id}")).await["lastEvaluation"].clone();
+    app.put_entity(
+        "CREDIT",
+        "c1",
+        Some(("ACCOUNT", "acc1")),
+        json!({"balance": "10", "granted": "100"}),
+    )
+    .await;
+    let evaluated = app.wait_for_evaluation(&id, Some(&before)).await;
+    assert_eq!(evaluated["lastEvaluation"]["templateVersion"], "1.1.0");
+
+    // Going back to 1.0.0 is refused and changes nothing.
+    let (status, body) = upload(&app, v1).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(
+        body["message"].as_str().unwrap().contains("higher version"),
+        "{body}"
+    );
+    assert_eq!(
+        app.get("/alert_templates/percent_credits_used").await["version"],
+        "1.1.0"
+    );
+
+    let audit = app.get("/audit").await;
+    let actions: Vec<&str> = audit["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["plugin.upgrade", "plugin.register"]);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uploaded_template_survives_a_restart() {
+    let app = spawn_app().await;
+    upload(&app, tocsin_tests::guest("percent_credits_used")).await;
+    let (dir, clock) = app.stop().await;
+    let app = crate::support::spawn_app_at(dir, clock).await;
+    assert_eq!(
+        app.get("/alert_templates/percent_credits_used").await["builtin"],
+        false
+    );
+    app.stop().await;
+}

@@ -1,0 +1,367 @@
+//! The server's behaviour over time and under load: the scheduler, restarts, concurrent
+//! writers, and the operations endpoints.
+
+use crate::support::{ADMIN_KEY, spawn_app, spawn_app_at};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invoice_aging_past_threshold_days_opens_an_incident_on_the_schedulers_tick() {
+    let app = spawn_app().await;
+    // Issued 29 days and 1 hour before now: not yet more than 30 days old.
+    app.put_entity(
+        "INVOICE",
+        "i1",
+        Some(("ACCOUNT", "acc1")),
+        json!({"status": "DUE", "issueDate": "2026-02-03T09:00:00Z", "amount": "500"}),
+    )
+    .await;
+    let alert = app
+        .create_alert(
+            "invoice_due_breach",
+            Some("acc1"),
+            json!({"thresholdDays": 30, "thresholdAmount": 100}),
+        )
+        .await;
+    let id = alert["id"].as_str().unwrap();
+    let first = app.wait_for_evaluation(id, None).await;
+    assert_eq!(first["lastEvaluation"]["outcome"], "ok");
+    assert!(app.incidents_of(id).await.is_empty());
+
+    // No new data: only time passes. The next tick (interval 60 minutes) sees it aged.
+    app.advance(chrono::Duration::hours(24));
+    let incident = app.wait_for_incident(id, |i| i["status"] == "OPEN").await;
+    assert_eq!(
+        incident["reportData"],
+        json!({"invoiceSum": "500", "invoiceCount": 1, "accountId": "acc1"})
+    );
+    assert_eq!(
+        incident["createdAt"].as_str().unwrap(),
+        "2026-03-05T10:00:00Z"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_everything_is_there_and_evaluation_goes_on() {
+    let app = spawn_app().await;
+    let alert = app
+        .create_alert("credit_low_balance", Some("acc1"), json!({"threshold": 50}))
+        .await;
+    let id = alert["id"].as_str().unwrap().to_owned();
+    app.put_entity(
+        "CREDIT",
+        "c1",
+        Some(("ACCOUNT", "acc1")),
+        json!({"balance": "10", "granted": "100"}),
+    )
+    .await;
+    let incident = app.wait_for_incident(&id, |i| i["status"] == "OPEN").await;
+    let incident_id = incident["id"].as_str().unwrap().to_owned();
+    let alerts_before = app.get("/alerts").await;
+    let timeline_before = app.get(&format!("/incidents/{incident_id}/timeline")).await;
+    let (dir, clock) = app.stop().await;
+
+    let app = spawn_app_at(dir, clock).await;
+    let alerts_after = app.get("/alerts").await;
+    assert_eq!(
+        alerts_after["data"][0]["id"],
+        alerts_before["data"][0]["id"]
+    );
+    assert_eq!(
+        alerts_after["data"][0]["parameters"],
+        alerts_before["data"][0]["parameters"]
+    );
+    assert_eq!(
+        app.get(&format!("/incidents/{incident_id}")).await["reportData"],
+        incident["reportData"]
+    );
+    assert_eq!(
+        app.get(&format!("/incidents/{incident_id}/timeline")).await,
+        timeline_before
+    );
+
+    // The dependency index came back too: a change reaches the alert at once.
+    app.put_entity(
+        "CREDIT",
+        "c1",
+        Some(("ACCOUNT", "acc1")),
+        json!({"balance": "90", "granted": "100"}),
+    )
+    .await;
+    let closed = app
+        .wait_for_incident(&id, |i| i["status"] == "CLOSED")
+        .await;
+    assert_eq!(closed["id"], incident_id.as_str());
+    assert_eq!(closed["closingReportData"]["remainingBalance"], "90");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_writers_never_open_two_incidents_for_one_subject() {
+    let app = spawn_app().await;
+    let alert = app
+        .create_alert(
+            "credit_low_balance",
+            Some("acc1"),
+            json!({"threshold": 1000}),
+        )
+        .await;
+    let id = alert["id"].as_str().unwrap().to_owned();
+    app.wait_for_evaluation(&id, None).await;
+    let writers: Vec<_> = (0..50)
+        .map(|i| {
+            let (client, base) = (app.client.clone(), app.base.clone());
+            tokio::spawn(async move {
+                // The account's three credits sum below the threshold unless one holds
+                // 2000: incidents open and resolve while the writes race.
+                let balance = if i % 2 == 0 { "10" } else { "2000" };
+                let response = client
+                    .put(format!("{base}/entities/CREDIT/c{}", i % 3))
+                    .bearer_auth(ADMIN_KEY)
+                    .json(&json!({"ownerType": "ACCOUNT", "ownerId": "acc1", "attributes": {"balance": balance, "granted": "5000"}}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), StatusCode::OK);
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    // Settle: one more write that breaches, a second later, then wait for the evaluation
+    // that follows it.
+    let before = app.get(&format!("/alerts/{id}")).await["lastEvaluation"].clone();
+    app.advance(chrono::Duration::seconds(1));
+    for c in ["c0", "c1", "c2"] {
+        app.put_entity(
+            "CREDIT",
+            c,
+            Some(("ACCOUNT", "acc1")),
+            json!({"balance": "1", "granted": "5000"}),
+        )
+        .await;
+    }
+    app.wait_for_evaluation(&id, Some(&before)).await;
+    app.wait_for_incident(&id, |i| i["status"] == "OPEN").await;
+    let incidents = app.incidents_of(&id).await;
+    let unclosed = incidents.iter().filter(|i| i["status"] != "CLOSED").count();
+    assert_eq!(unclosed, 1, "{incidents:?}");
+    assert!(incidents.iter().all(|i| i["subject"] == "acc1"));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_failures_are_recorded_per_alert_and_never_fatal() {
+    let app = spawn_app().await;
+    // usage_breach cannot work without an owner: every evaluation fails, readably.
+    let broken = app
+        .create_alert("usage_breach", None, json!({"threshold": 1}))
+        .await;
+    let id = broken["id"].as_str().unwrap();
+    let evaluated = app.wait_for_evaluation(id, None).await;
+    assert_eq!(evaluated["lastEvaluation"]["outcome"], "error");
+    assert!(
+        evaluated["lastEvaluation"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ownerDetails.id")
+    );
+    let problems = app.get(&format!("/alerts/{id}/problems")).await;
+    assert_eq!(problems["data"][0]["outcome"], "error");
+
+    // Missing data is recorded as no data, and opens nothing.
+    let starved = app
+        .create_alert("credit_low_balance", Some("acc9"), json!({"threshold": 1}))
+        .await;
+    let starved_id = starved["id"].as_str().unwrap();
+    let evaluated = app.wait_for_evaluation(starved_id, None).await;
+    assert_eq!(evaluated["lastEvaluation"]["outcome"], "noData");
+    assert_eq!(
+        evaluated["lastEvaluation"]["message"],
+        "account acc9 has no CREDIT entities"
+    );
+    assert!(app.incidents_of(starved_id).await.is_empty());
+
+    // The server still serves and evaluates.
+    let fine = app
+        .create_alert("credit_low_balance", Some("acc1"), json!({"threshold": 50}))
+        .await;
+    app.put_entity(
+        "CREDIT",
+        "c1",
+        Some(("ACCOUNT", "acc1")),
+        json!({"balance": "1", "granted": "2"}),
+    )
+    .await;
+    app.wait_for_incident(fine["id"].as_str().unwrap(), |i| i["status"] == "OPEN")
+        .await;
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("tocsin_evaluation_failures_total"),
+        "{metrics}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_metrics_and_the_openapi_document_are_served() {
+    let app = spawn_app().await;
+    let health = app
+        .client
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let openapi = app.get("/openapi.json").await;
+    for path in [
+        "/alert_templates",
+        "/alerts",
+        "/alerts/{alert_id}",
+        "/incidents",
+        "/incidents/{incident_id}/status",
+        "/entities/{entity_type}/{entity_id}",
+        "/events",
+        "/plugins",
+        "/api_keys",
+        "/audit",
+        "/incidents/{incident_id}/timeline",
+    ] {
+        assert!(
+            openapi["paths"][path].is_object(),
+            "{path} is missing from /openapi.json"
+        );
+    }
+    assert!(openapi["components"]["securitySchemes"]["bearerAuth"].is_object());
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "tocsin_evaluations_total",
+        "tocsin_incidents_opened_total",
+        "tocsin_incidents_closed_total",
+        "tocsin_evaluation_duration_seconds_bucket",
+    ] {
+        assert!(metrics.contains(name), "{name} missing");
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entities_and_events_read_back_and_events_are_idempotent_by_id() {
+    let app = spawn_app().await;
+    app.put_entity(
+        "CREDIT",
+        "c1",
+        Some(("ACCOUNT", "acc1")),
+        json!({"balance": "1"}),
+    )
+    .await;
+    app.put_entity(
+        "CREDIT",
+        "c1",
+        Some(("ACCOUNT", "acc1")),
+        json!({"balance": "2"}),
+    )
+    .await;
+    let entity = app.get("/entities/CREDIT/c1").await;
+    assert_eq!(entity["attributes"]["balance"], "2");
+    assert_eq!(
+        app.get("/entities/CREDIT?ownerId=acc1").await["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let event = json!({"id": "e1", "type": "usage", "ownerType": "ACCOUNT", "ownerId": "acc1", "timestamp": "2026-03-04T09:00:00Z", "value": "5"});
+    app.post_events(json!([event])).await;
+    let mut again = event.clone();
+    again["value"] = json!("7");
+    app.post_events(json!([again])).await;
+    assert_eq!(app.get("/events/e1").await["value"], "7");
+    assert_eq!(
+        app.get("/events?ownerId=acc1").await["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_follow_next_token() {
+    let app = spawn_app().await;
+    for i in 0..5 {
+        app.put_entity("WALLET", &format!("w{i}"), None, json!({}))
+            .await;
+    }
+    let first = app.get("/entities/WALLET?pageSize=2").await;
+    assert_eq!(first["data"].as_array().unwrap().len(), 2);
+    let token = first["nextToken"].as_str().unwrap();
+    let second = app
+        .get(&format!("/entities/WALLET?pageSize=2&nextToken={token}"))
+        .await;
+    assert_eq!(second["data"][0]["entityId"], "w2");
+    let (status, body) = app
+        .call(Method::GET, "/alerts?nextToken=%%%", Some(ADMIN_KEY), None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_writers_in_the_store_open_one_incident_per_subject() {
+    use tocsin::store::Store;
+    use tocsin::store::incidents::{Change, Observation};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("race.db")).await.unwrap();
+    let report = json!({"remainingBalance": "1"});
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (store, report) = (store.clone(), report.clone());
+            tokio::spawn(async move {
+                let observation = Observation {
+                    alert_id: "alt_race",
+                    alert_version: 1,
+                    template_id: "credit_low_balance",
+                    valid_until: None,
+                    subject: "acc1",
+                    breached: true,
+                    auto_resolvable: true,
+                    report: &report,
+                    summary: "low",
+                    at: "2026-03-04T10:00:00Z".parse().unwrap(),
+                };
+                store.apply_finding(&observation).await.unwrap()
+            })
+        })
+        .collect();
+    let mut opened = 0;
+    for task in tasks {
+        if matches!(task.await.unwrap(), Change::Opened(_)) {
+            opened += 1;
+        }
+    }
+    assert_eq!(opened, 1);
+    let unclosed = store.unclosed_incidents_of("alt_race").await.unwrap();
+    assert_eq!(unclosed.len(), 1);
+    store.close().await;
+}
