@@ -43,7 +43,13 @@ async fn every_role_is_allowed_exactly_its_resource_families() {
     ];
     let wasm = tocsin_tests::guest("percent_credits_used").to_vec();
     // (family, method, path, body, roles allowed)
-    type Row = (&'static str, Method, String, Option<Value>, &'static [&'static str]);
+    type Row = (
+        &'static str,
+        Method,
+        String,
+        Option<Value>,
+        &'static [&'static str],
+    );
     let matrix: Vec<Row> = vec![
         (
             "templates",
