@@ -12,12 +12,13 @@ use crate::scheduler::{self, Schedule};
 use crate::store::Store;
 use crate::store::alerts::Alert;
 use crate::store::incidents::new_id;
+use crate::store::ingest::Ingest;
 use crate::store::keys::{ApiKey, Role};
 use anyhow::Context as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tocsin_sdk::time::Timestamp;
-use tokio::sync::oneshot;
+use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 
 /// Everything the handlers, evaluator and scheduler share.
@@ -41,6 +42,27 @@ pub struct Core {
     pub metrics: Metrics,
     /// Usable API keys.
     pub keys: KeyRing,
+    /// Group commit for pushed data.
+    pub ingest: Ingest,
+    /// Incidents opening and closing, for whoever listens (escalation, benchmarks).
+    pub incidents: broadcast::Sender<IncidentEvent>,
+}
+
+/// An incident changed status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IncidentEvent {
+    /// An evaluation opened it.
+    Opened {
+        /// The incident.
+        incident_id: String,
+        /// Its alert.
+        alert_id: String,
+    },
+    /// It closed, by resolution, API or expiry.
+    Closed {
+        /// The incident.
+        incident_id: String,
+    },
 }
 
 impl Core {
@@ -77,9 +99,6 @@ impl Core {
         }
     }
 
-    /// Called when an evaluation opens an incident.
-    pub fn incident_opened(&self, _incident_id: &str) {}
-
     /// Ends an alert whose validity ran out: its open incidents close and it is no longer
     /// evaluated.
     pub async fn expire(&self, alert: &Alert) {
@@ -94,6 +113,9 @@ impl Core {
                     {
                         Ok(_) => {
                             self.metrics.incidents_closed.inc();
+                            let _ = self
+                                .incidents
+                                .send(IncidentEvent::Closed { incident_id: id });
                         }
                         Err(e) => {
                             tracing::error!(incident = %id, error = %e, "could not close an expired alert's incident")
@@ -157,6 +179,7 @@ impl Server {
         let keys = KeyRing::load(&store).await?;
         let catalog = Catalog::new(store.load_alerts().await?);
         let (queue, receivers) = Queue::new(config.evaluation_workers);
+        let (ingest, ingest_task) = Ingest::start(store.clone());
         let core = Arc::new(Core {
             config: config.clone(),
             store,
@@ -167,6 +190,8 @@ impl Server {
             schedule: Schedule::default(),
             metrics: Metrics::default(),
             keys,
+            ingest,
+            incidents: broadcast::channel(1024).0,
         });
 
         let now = core.clock.now();
@@ -184,6 +209,7 @@ impl Server {
             .map(|rx| tokio::spawn(evaluator::work(core.clone(), rx)))
             .collect();
         background.push(tokio::spawn(scheduler::run(core.clone())));
+        background.push(ingest_task);
 
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await

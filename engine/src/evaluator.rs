@@ -3,17 +3,20 @@
 //!
 //! Work arrives as alert ids on a queue that holds each id once. Each alert always goes to
 //! the same worker, so one alert is never evaluated twice at the same time; an alert
-//! queued again while it runs is evaluated again afterwards, seeing the newer data.
+//! queued again while it runs is evaluated again afterwards, seeing the newer data. A
+//! worker takes what is waiting (up to a batch), evaluates it, and records every result in
+//! one transaction: one durable commit per batch, not per alert.
 
-use crate::app::Core;
+use crate::app::{Core, IncidentEvent};
 use crate::registry::Registered;
-use crate::store::alerts::{Alert, EvaluationProblem, LastEvaluation};
-use crate::store::incidents::{Change, Observation};
+use crate::store::alerts::{Alert, EvaluationProblem, LastEvaluation, record_evaluation};
+use crate::store::incidents::{Change, Observation, apply_finding};
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tocsin_sdk::testing::run;
+use tocsin_sdk::time::Timestamp;
 use tocsin_sdk::{Context, Query, RawFinding, Verdict};
 use tokio::sync::mpsc;
 
@@ -59,6 +62,16 @@ impl Queue {
         let _ = self.workers[worker].send(alert_id.to_owned());
     }
 
+    /// How many alerts wait to be evaluated.
+    pub fn len(&self) -> usize {
+        self.pending.lock().expect("queue lock").len()
+    }
+
+    /// True when nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     fn taken(&self, alert_id: &str) {
         self.pending.lock().expect("queue lock").remove(alert_id);
     }
@@ -68,41 +81,45 @@ impl Queue {
 pub async fn work(core: Arc<Core>, mut queue: mpsc::UnboundedReceiver<String>) {
     let mut batch = Vec::with_capacity(BATCH);
     while queue.recv_many(&mut batch, BATCH).await > 0 {
+        let mut evaluated = Vec::with_capacity(batch.len());
         for alert_id in batch.drain(..) {
             core.queue.taken(&alert_id);
             if let Some(alert) = core.catalog.get(&alert_id) {
-                evaluate(&core, &alert).await;
+                evaluated.extend(evaluate(&core, alert));
             }
         }
+        record(&core, evaluated).await;
     }
 }
 
-/// What a run of the template produced.
-struct Outcome {
+/// One alert's evaluation, waiting to be recorded.
+struct Evaluated {
+    alert: Arc<Alert>,
+    started: Instant,
+    now: Timestamp,
+    auto_resolvable: bool,
     queries: Vec<Query>,
-    result: Result<Vec<RawFinding>, String>,
+    findings: Vec<RawFinding>,
+    problems: Vec<EvaluationProblem>,
+    last: LastEvaluation,
 }
 
+/// Runs the template, answering its queries from the store.
 fn run_template(
     core: &Core,
     template: Option<&Registered>,
     alert: &Alert,
     ctx: &Context,
-) -> Outcome {
+) -> (Vec<Query>, Result<Vec<RawFinding>, String>) {
     let Some(template) = template else {
-        return Outcome {
-            queries: Vec::new(),
-            result: Err(format!("template {} is not registered", alert.template_id)),
-        };
+        return (
+            Vec::new(),
+            Err(format!("template {} is not registered", alert.template_id)),
+        );
     };
     let mut instance = match template.plugin.instance() {
         Ok(instance) => instance,
-        Err(e) => {
-            return Outcome {
-                queries: Vec::new(),
-                result: Err(e.to_string()),
-            };
-        }
+        Err(e) => return (Vec::new(), Err(e.to_string())),
     };
     let params = alert.parameters.to_string();
     let handle = tokio::runtime::Handle::current();
@@ -118,18 +135,18 @@ fn run_template(
                 .map_err(|e| e.to_string())
         })
     });
-    Outcome {
+    (
         queries,
-        result: result.map(|run| run.findings).map_err(|e| e.to_string()),
-    }
+        result.map(|run| run.findings).map_err(|e| e.to_string()),
+    )
 }
 
-/// Evaluates one alert now and records everything it changed.
-pub async fn evaluate(core: &Core, alert: &Alert) {
+/// Evaluates one alert now; `None` when it is no longer live.
+fn evaluate(core: &Core, alert: Arc<Alert>) -> Option<Evaluated> {
     let started = Instant::now();
     let now = core.clock.now();
     if !alert.is_live(now) {
-        return;
+        return None;
     }
     let ctx = Context {
         alert_id: alert.id.clone(),
@@ -138,14 +155,14 @@ pub async fn evaluate(core: &Core, alert: &Alert) {
         entity_id: alert.entity_id(),
     };
     let template = core.registry.get(&alert.template_id);
-    let outcome = run_template(core, template.as_deref(), alert, &ctx);
+    let (queries, result) = run_template(core, template.as_deref(), &alert, &ctx);
     core.metrics.evaluations.inc();
     let auto_resolvable = template
         .as_ref()
         .is_some_and(|t| t.plugin.info().auto_resolvable);
     let template_version = template.map(|t| t.plugin.info().version.clone());
     let mut problems = Vec::new();
-    let last = match &outcome.result {
+    let (findings, last) = match result {
         Err(message) => {
             core.metrics.evaluation_failures.inc();
             tracing::warn!(alert = %alert.id, template = %alert.template_id, error = %message, "evaluation failed");
@@ -155,86 +172,117 @@ pub async fn evaluate(core: &Core, alert: &Alert) {
                 subject: None,
                 message: message.clone(),
             });
-            LastEvaluation {
+            let last = LastEvaluation {
                 at: now,
                 outcome: "error".into(),
-                message: Some(message.clone()),
+                message: Some(message),
                 template_version,
-            }
+            };
+            (Vec::new(), last)
         }
         Ok(findings) => {
-            for finding in findings {
-                let breached = match &finding.verdict {
-                    Verdict::NoData(reason) => {
-                        problems.push(EvaluationProblem {
-                            at: now,
-                            outcome: "noData".into(),
-                            subject: Some(finding.subject.clone()),
-                            message: reason.clone(),
-                        });
-                        continue;
-                    }
-                    Verdict::Breached => true,
-                    Verdict::Clear => false,
-                };
-                let observation = Observation {
-                    alert_id: &alert.id,
-                    alert_version: alert.version,
-                    template_id: &alert.template_id,
-                    valid_until: alert.valid_until,
-                    subject: &finding.subject,
-                    breached,
-                    auto_resolvable,
-                    report: &finding.report,
-                    summary: &finding.summary,
-                    at: now,
-                };
-                match core.store.apply_finding(&observation).await {
-                    Ok(Change::Opened(id)) => {
-                        core.metrics.incidents_opened.inc();
-                        tracing::info!(incident = %id, alert = %alert.id, subject = %finding.subject, summary = %finding.summary, "incident opened");
-                        core.incident_opened(&id);
-                    }
-                    Ok(Change::Resolved(id)) => {
-                        core.metrics.incidents_closed.inc();
-                        tracing::info!(incident = %id, alert = %alert.id, subject = %finding.subject, "incident resolved");
-                    }
-                    Ok(Change::Updated(_) | Change::None) => {}
-                    Err(e) => {
-                        tracing::error!(alert = %alert.id, error = %e, "could not record a finding")
-                    }
+            for finding in &findings {
+                if let Verdict::NoData(reason) = &finding.verdict {
+                    problems.push(EvaluationProblem {
+                        at: now,
+                        outcome: "noData".into(),
+                        subject: Some(finding.subject.clone()),
+                        message: reason.clone(),
+                    });
                 }
             }
-            match problems.first() {
-                Some(p) => LastEvaluation {
-                    at: now,
-                    outcome: "noData".into(),
-                    message: Some(p.message.clone()),
-                    template_version,
-                },
-                None => LastEvaluation {
-                    at: now,
-                    outcome: "ok".into(),
-                    message: None,
-                    template_version,
-                },
-            }
+            let last = LastEvaluation {
+                at: now,
+                outcome: if problems.is_empty() { "ok" } else { "noData" }.into(),
+                message: problems.first().map(|p| p.message.clone()),
+                template_version,
+            };
+            (findings, last)
         }
     };
-    core.catalog.set_dependencies(&alert.id, &outcome.queries);
-    if let Err(e) = core
-        .store
-        .record_evaluation(&alert.id, &last, &outcome.queries, &problems)
-        .await
-    {
-        tracing::error!(alert = %alert.id, error = %e, "could not record an evaluation");
+    Some(Evaluated {
+        alert,
+        started,
+        now,
+        auto_resolvable,
+        queries,
+        findings,
+        problems,
+        last,
+    })
+}
+
+/// Records a batch of evaluations in one transaction, then tells the rest of the server.
+async fn record(core: &Core, batch: Vec<Evaluated>) {
+    if batch.is_empty() {
+        return;
     }
-    if let Some(mut updated) = core.catalog.get(&alert.id).map(|a| (*a).clone()) {
-        updated.last_evaluation = Some(last);
-        updated.dependencies = outcome.queries;
-        core.catalog.put(updated);
+    let mut changes: Vec<(usize, String, Change)> = Vec::new();
+    let result: crate::store::Result<()> = async {
+        let mut tx = core.store.write().await?;
+        for (index, e) in batch.iter().enumerate() {
+            for finding in &e.findings {
+                let breached = match finding.verdict {
+                    Verdict::Breached => true,
+                    Verdict::Clear => false,
+                    Verdict::NoData(_) => continue,
+                };
+                let observation = Observation {
+                    alert_id: &e.alert.id,
+                    alert_version: e.alert.version,
+                    template_id: &e.alert.template_id,
+                    valid_until: e.alert.valid_until,
+                    subject: &finding.subject,
+                    breached,
+                    auto_resolvable: e.auto_resolvable,
+                    report: &finding.report,
+                    summary: &finding.summary,
+                    at: e.now,
+                };
+                let change = apply_finding(&mut tx, &observation).await?;
+                changes.push((index, finding.subject.clone(), change));
+            }
+            record_evaluation(&mut tx, &e.alert.id, &e.last, &e.queries, &e.problems).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
-    core.metrics
-        .evaluation_seconds
-        .observe(started.elapsed().as_secs_f64());
+    .await;
+    if let Err(e) = result {
+        tracing::error!(error = %e, alerts = batch.len(), "could not record evaluations");
+        return;
+    }
+    for (index, subject, change) in changes {
+        let alert = &batch[index].alert;
+        match change {
+            Change::Opened(id) => {
+                core.metrics.incidents_opened.inc();
+                tracing::info!(incident = %id, alert = %alert.id, %subject, "incident opened");
+                let _ = core.incidents.send(IncidentEvent::Opened {
+                    incident_id: id,
+                    alert_id: alert.id.clone(),
+                });
+            }
+            Change::Resolved(id) => {
+                core.metrics.incidents_closed.inc();
+                tracing::info!(incident = %id, alert = %alert.id, %subject, "incident resolved");
+                let _ = core
+                    .incidents
+                    .send(IncidentEvent::Closed { incident_id: id });
+            }
+            Change::Updated(_) | Change::None => {}
+        }
+    }
+    for e in batch {
+        core.catalog.set_dependencies(&e.alert.id, &e.queries);
+        if let Some(current) = core.catalog.get(&e.alert.id) {
+            let mut updated = (*current).clone();
+            updated.last_evaluation = Some(e.last);
+            updated.dependencies = e.queries;
+            core.catalog.put(updated);
+        }
+        core.metrics
+            .evaluation_seconds
+            .observe(e.started.elapsed().as_secs_f64());
+    }
 }

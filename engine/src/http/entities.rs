@@ -3,6 +3,7 @@
 use super::auth::{Caller, Need};
 use super::{ApiError, AppState, Json, Page, next_token};
 use crate::store::data::EntityUpsert;
+use crate::store::ingest::Write;
 use axum::extract::{Path, Query, State};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -128,22 +129,23 @@ async fn put(
         owner_id: snapshot.owner_id,
         attributes: snapshot.attributes,
     };
-    core.store
-        .upsert_entities(std::slice::from_ref(&upsert), now)
+    let entity = Entity {
+        entity_type: upsert.entity_type.clone(),
+        entity_id: upsert.entity_id.clone(),
+        owner_type: upsert.owner_type.clone(),
+        owner_id: upsert.owner_id.clone(),
+        attributes: upsert.attributes.clone(),
+        updated_at: now,
+    };
+    core.ingest
+        .write(Write::Entities(vec![upsert]), now)
         .await?;
     core.entity_changed(
-        &upsert.entity_type,
-        &upsert.entity_id,
-        upsert.owner_id.as_deref(),
+        &entity.entity_type,
+        &entity.entity_id,
+        entity.owner_id.as_deref(),
     );
-    Ok(Json(Entity {
-        entity_type: upsert.entity_type,
-        entity_id: upsert.entity_id,
-        owner_type: upsert.owner_type,
-        owner_id: upsert.owner_id,
-        attributes: upsert.attributes,
-        updated_at: now,
-    }))
+    Ok(Json(entity))
 }
 
 /// Get one entity's latest snapshot.

@@ -3,6 +3,7 @@
 use super::auth::{Caller, Need};
 use super::entities::check_name;
 use super::{ApiError, AppState, Json, Page, next_token};
+use crate::store::ingest::Write;
 use axum::extract::{Path, Query, State};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -130,15 +131,13 @@ async fn post(
             attributes: e.attributes,
         });
     }
-    core.store.upsert_events(&events, core.clock.now()).await?;
-    let owners: BTreeSet<&str> = events
-        .iter()
-        .filter_map(|e| e.owner_id.as_deref())
-        .collect();
-    core.events_changed(owners.into_iter());
-    Ok(Json(Accepted {
-        accepted: events.len(),
-    }))
+    let owners: BTreeSet<String> = events.iter().filter_map(|e| e.owner_id.clone()).collect();
+    let accepted = events.len();
+    core.ingest
+        .write(Write::Events(events), core.clock.now())
+        .await?;
+    core.events_changed(owners.iter().map(String::as_str));
+    Ok(Json(Accepted { accepted }))
 }
 
 /// Get one event.

@@ -200,6 +200,9 @@ async fn update_status(
     if before.status != IncidentStatus::Closed {
         core.metrics.incidents_closed.inc();
         tracing::info!(incident = %id, by = %caller.key_id, "incident closed");
+        let _ = core.incidents.send(crate::app::IncidentEvent::Closed {
+            incident_id: id.clone(),
+        });
     }
     Ok(Json(incident.into()))
 }

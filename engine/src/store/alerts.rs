@@ -3,7 +3,7 @@
 use super::{Result, Store, instant, json, micros};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
-use sqlx::Row;
+use sqlx::{Row, Sqlite, Transaction};
 use tocsin_sdk::Query;
 use tocsin_sdk::time::Timestamp;
 
@@ -167,6 +167,22 @@ const PROBLEMS_KEPT: i64 = 50;
 impl Store {
     /// Inserts a new alert.
     pub async fn insert_alert(&self, alert: &Alert) -> Result<()> {
+        self.insert_alerts(std::slice::from_ref(alert)).await
+    }
+
+    /// Inserts new alerts in one transaction (a bulk import).
+    pub async fn insert_alerts(&self, alerts: &[Alert]) -> Result<()> {
+        let mut tx = self.write().await?;
+        for alert in alerts {
+            insert_alert(&mut tx, alert).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn insert_alert(tx: &mut Transaction<'_, Sqlite>, alert: &Alert) -> Result<()> {
+    {
         sqlx::query(
             "INSERT INTO alerts (id, template_id, version, description, status, interval_minutes,
                  validity_minutes, valid_until, owner_details, entity_details, parameters, created_at, updated_at)
@@ -185,11 +201,13 @@ impl Store {
         .bind(alert.parameters.to_string())
         .bind(micros(alert.created_at))
         .bind(micros(alert.updated_at))
-        .execute(&self.pool)
+        .execute(&mut **tx)
         .await?;
         Ok(())
     }
+}
 
+impl Store {
     /// Stores an alert's editable fields and version.
     pub async fn update_alert(&self, alert: &Alert) -> Result<()> {
         sqlx::query(
@@ -220,7 +238,7 @@ impl Store {
         rows.iter().map(from_row).collect()
     }
 
-    /// Records an evaluation's outcome and the data it depended on.
+    /// Records an evaluation's outcome in its own transaction.
     pub async fn record_evaluation(
         &self,
         alert_id: &str,
@@ -229,39 +247,7 @@ impl Store {
         problems: &[EvaluationProblem],
     ) -> Result<()> {
         let mut tx = self.write().await?;
-        sqlx::query(
-            "UPDATE alerts SET last_evaluated_at = ?, last_outcome = ?, last_message = ?, last_template_version = ?,
-                 dependencies = ? WHERE id = ?",
-        )
-        .bind(micros(last.at))
-        .bind(&last.outcome)
-        .bind(&last.message)
-        .bind(&last.template_version)
-        .bind(serde_json::to_string(dependencies).expect("queries serialize"))
-        .bind(alert_id)
-        .execute(&mut *tx)
-        .await?;
-        for problem in problems {
-            sqlx::query("INSERT INTO evaluation_problems (alert_id, at, outcome, subject, message) VALUES (?, ?, ?, ?, ?)")
-                .bind(alert_id)
-                .bind(micros(problem.at))
-                .bind(&problem.outcome)
-                .bind(&problem.subject)
-                .bind(&problem.message)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if !problems.is_empty() {
-            sqlx::query(
-                "DELETE FROM evaluation_problems WHERE alert_id = ? AND id NOT IN
-                    (SELECT id FROM evaluation_problems WHERE alert_id = ? ORDER BY id DESC LIMIT ?)",
-            )
-            .bind(alert_id)
-            .bind(alert_id)
-            .bind(PROBLEMS_KEPT)
-            .execute(&mut *tx)
-            .await?;
-        }
+        record_evaluation(&mut tx, alert_id, last, dependencies, problems).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -283,4 +269,49 @@ impl Store {
             })
             .collect())
     }
+}
+
+/// Records an evaluation's outcome, the data it depended on and its problems (keeping the
+/// newest few per alert).
+pub async fn record_evaluation(
+    tx: &mut Transaction<'_, Sqlite>,
+    alert_id: &str,
+    last: &LastEvaluation,
+    dependencies: &[Query],
+    problems: &[EvaluationProblem],
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE alerts SET last_evaluated_at = ?, last_outcome = ?, last_message = ?, last_template_version = ?,
+             dependencies = ? WHERE id = ?",
+    )
+    .bind(micros(last.at))
+    .bind(&last.outcome)
+    .bind(&last.message)
+    .bind(&last.template_version)
+    .bind(serde_json::to_string(dependencies).expect("queries serialize"))
+    .bind(alert_id)
+    .execute(&mut **tx)
+    .await?;
+    for problem in problems {
+        sqlx::query("INSERT INTO evaluation_problems (alert_id, at, outcome, subject, message) VALUES (?, ?, ?, ?, ?)")
+            .bind(alert_id)
+            .bind(micros(problem.at))
+            .bind(&problem.outcome)
+            .bind(&problem.subject)
+            .bind(&problem.message)
+            .execute(&mut **tx)
+            .await?;
+    }
+    if !problems.is_empty() {
+        sqlx::query(
+            "DELETE FROM evaluation_problems WHERE alert_id = ? AND id NOT IN
+                (SELECT id FROM evaluation_problems WHERE alert_id = ? ORDER BY id DESC LIMIT ?)",
+        )
+        .bind(alert_id)
+        .bind(alert_id)
+        .bind(PROBLEMS_KEPT)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }

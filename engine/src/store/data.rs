@@ -2,7 +2,7 @@
 
 use super::{Result, Store, instant, json, micros};
 use serde_json::{Map, Value};
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 use tocsin_sdk::testing::Event;
 use tocsin_sdk::time::Timestamp;
 use tocsin_sdk::{Answer, Decimal, Entity, EventAggregate, Query};
@@ -54,22 +54,7 @@ impl Store {
     /// Stores snapshots, replacing earlier ones of the same (type, id), in one transaction.
     pub async fn upsert_entities(&self, entities: &[EntityUpsert], at: Timestamp) -> Result<()> {
         let mut tx = self.write().await?;
-        for e in entities {
-            sqlx::query(
-                "INSERT INTO entities (entity_type, entity_id, owner_type, owner_id, attributes, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (entity_type, entity_id) DO UPDATE SET owner_type = excluded.owner_type,
-                     owner_id = excluded.owner_id, attributes = excluded.attributes, updated_at = excluded.updated_at",
-            )
-            .bind(&e.entity_type)
-            .bind(&e.entity_id)
-            .bind(&e.owner_type)
-            .bind(&e.owner_id)
-            .bind(Value::Object(e.attributes.clone()).to_string())
-            .bind(micros(at))
-            .execute(&mut *tx)
-            .await?;
-        }
+        put_entities(&mut tx, entities, at).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -107,32 +92,10 @@ impl Store {
         rows.iter().map(entity_from_row).collect()
     }
 
-    /// Stores events; an id seen before replaces that event. Returns nothing until all are
-    /// committed.
+    /// Stores events in one transaction; an id seen before replaces that event.
     pub async fn upsert_events(&self, events: &[Event], at: Timestamp) -> Result<()> {
         let mut tx = self.write().await?;
-        for e in events {
-            sqlx::query(
-                "INSERT INTO events (id, event_type, owner_type, owner_id, entity_type, entity_id, ts, value, attributes, received_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (id) DO UPDATE SET event_type = excluded.event_type, owner_type = excluded.owner_type,
-                     owner_id = excluded.owner_id, entity_type = excluded.entity_type, entity_id = excluded.entity_id,
-                     ts = excluded.ts, value = excluded.value, attributes = excluded.attributes,
-                     received_at = excluded.received_at",
-            )
-            .bind(&e.id)
-            .bind(&e.event_type)
-            .bind(&e.owner_type)
-            .bind(&e.owner_id)
-            .bind(&e.entity_type)
-            .bind(&e.entity_id)
-            .bind(micros(e.timestamp))
-            .bind(e.value.map(|v| v.to_string()))
-            .bind(Value::Object(e.attributes.clone()).to_string())
-            .bind(micros(at))
-            .execute(&mut *tx)
-            .await?;
-        }
+        put_events(&mut tx, events, at).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -215,6 +178,62 @@ impl Store {
             }
         }
     }
+}
+
+/// Upserts snapshots inside a transaction.
+pub async fn put_entities(
+    tx: &mut Transaction<'_, Sqlite>,
+    entities: &[EntityUpsert],
+    at: Timestamp,
+) -> Result<()> {
+    for e in entities {
+        sqlx::query(
+            "INSERT INTO entities (entity_type, entity_id, owner_type, owner_id, attributes, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (entity_type, entity_id) DO UPDATE SET owner_type = excluded.owner_type,
+                 owner_id = excluded.owner_id, attributes = excluded.attributes, updated_at = excluded.updated_at",
+        )
+        .bind(&e.entity_type)
+        .bind(&e.entity_id)
+        .bind(&e.owner_type)
+        .bind(&e.owner_id)
+        .bind(Value::Object(e.attributes.clone()).to_string())
+        .bind(micros(at))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Upserts events inside a transaction.
+pub async fn put_events(
+    tx: &mut Transaction<'_, Sqlite>,
+    events: &[Event],
+    at: Timestamp,
+) -> Result<()> {
+    for e in events {
+        sqlx::query(
+            "INSERT INTO events (id, event_type, owner_type, owner_id, entity_type, entity_id, ts, value, attributes, received_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET event_type = excluded.event_type, owner_type = excluded.owner_type,
+                 owner_id = excluded.owner_id, entity_type = excluded.entity_type, entity_id = excluded.entity_id,
+                 ts = excluded.ts, value = excluded.value, attributes = excluded.attributes,
+                 received_at = excluded.received_at",
+        )
+        .bind(&e.id)
+        .bind(&e.event_type)
+        .bind(&e.owner_type)
+        .bind(&e.owner_id)
+        .bind(&e.entity_type)
+        .bind(&e.entity_id)
+        .bind(micros(e.timestamp))
+        .bind(e.value.map(|v| v.to_string()))
+        .bind(Value::Object(e.attributes.clone()).to_string())
+        .bind(micros(at))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 fn push_filter<'a>(sql: &mut QueryBuilder<'a, Sqlite>, column: &str, value: &'a Option<String>) {

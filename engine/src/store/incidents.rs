@@ -198,115 +198,121 @@ async fn open_incident(
         .map(|row| (row.get("id"), row.get("report_latest"))))
 }
 
+/// Applies one breached-or-clear finding: opens, refreshes or resolves the subject's
+/// incident. At most one incident per (alert, subject) is ever not CLOSED; the unique index
+/// enforces it even if two writers race.
+pub async fn apply_finding(
+    tx: &mut Transaction<'_, Sqlite>,
+    o: &Observation<'_>,
+) -> Result<Change> {
+    let change = match (open_incident(tx, o.alert_id, o.subject).await?, o.breached) {
+        (Some((id, latest)), true) => {
+            sqlx::query(
+                "UPDATE incidents SET report_latest = ?, summary = ?, last_checked_at = ?,
+                     updated_at = CASE WHEN report_latest = ? THEN updated_at ELSE ? END
+                 WHERE id = ?",
+            )
+            .bind(o.report.to_string())
+            .bind(o.summary)
+            .bind(micros(o.at))
+            .bind(o.report.to_string())
+            .bind(micros(o.at))
+            .bind(&id)
+            .execute(&mut **tx)
+            .await?;
+            if json::<Value>(&latest)? != *o.report {
+                timeline(
+                    tx,
+                    &id,
+                    o.at,
+                    "updated",
+                    None,
+                    serde_json::json!({"report": o.report, "summary": o.summary}),
+                )
+                .await?;
+                Change::Updated(id)
+            } else {
+                Change::None
+            }
+        }
+        (None, true) => {
+            let id = new_id("inc");
+            let inserted = sqlx::query(
+                "INSERT INTO incidents (id, alert_id, alert_version, template_id, subject, status, summary,
+                     report_open, report_latest, valid_until, created_at, updated_at, last_checked_at)
+                 VALUES (?, ?, ?, ?, ?, 'OPEN', ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&id)
+            .bind(o.alert_id)
+            .bind(o.alert_version)
+            .bind(o.template_id)
+            .bind(o.subject)
+            .bind(o.summary)
+            .bind(o.report.to_string())
+            .bind(o.report.to_string())
+            .bind(o.valid_until.map(micros))
+            .bind(micros(o.at))
+            .bind(micros(o.at))
+            .bind(micros(o.at))
+            .execute(&mut **tx)
+            .await;
+            match inserted {
+                Err(e) if is_unique_violation(&e) => return Ok(Change::None),
+                Err(e) => return Err(e.into()),
+                Ok(_) => {}
+            }
+            timeline(tx, &id, o.at, "opened", None, serde_json::json!({"report": o.report, "summary": o.summary, "alertVersion": o.alert_version})).await?;
+            Change::Opened(id)
+        }
+        (Some((id, _)), false) if o.auto_resolvable => {
+            sqlx::query(
+                "UPDATE incidents SET status = 'CLOSED', report_close = ?, report_latest = ?, summary = ?,
+                     closed_at = ?, closed_by = 'auto-resolve', updated_at = ?, last_checked_at = ?
+                 WHERE id = ?",
+            )
+            .bind(o.report.to_string())
+            .bind(o.report.to_string())
+            .bind(o.summary)
+            .bind(micros(o.at))
+            .bind(micros(o.at))
+            .bind(micros(o.at))
+            .bind(&id)
+            .execute(&mut **tx)
+            .await?;
+            timeline(
+                tx,
+                &id,
+                o.at,
+                "resolved",
+                None,
+                serde_json::json!({"report": o.report, "summary": o.summary}),
+            )
+            .await?;
+            Change::Resolved(id)
+        }
+        (Some((id, _)), false) => {
+            sqlx::query("UPDATE incidents SET last_checked_at = ? WHERE id = ?")
+                .bind(micros(o.at))
+                .bind(&id)
+                .execute(&mut **tx)
+                .await?;
+            Change::None
+        }
+        (None, false) => Change::None,
+    };
+    Ok(change)
+}
+
 /// A new, sortable id with a prefix saying what it names.
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
 }
 
 impl Store {
-    /// Applies one breached-or-clear finding: opens, refreshes or resolves the subject's
-    /// incident. At most one incident per (alert, subject) is ever not CLOSED; the unique
-    /// index enforces it even if two writers race.
+    /// Applies one breached-or-clear finding in its own transaction.
     pub async fn apply_finding(&self, o: &Observation<'_>) -> Result<Change> {
         let mut tx = self.write().await?;
-        let change = match (
-            open_incident(&mut tx, o.alert_id, o.subject).await?,
-            o.breached,
-        ) {
-            (Some((id, latest)), true) => {
-                sqlx::query(
-                    "UPDATE incidents SET report_latest = ?, summary = ?, last_checked_at = ?,
-                         updated_at = CASE WHEN report_latest = ? THEN updated_at ELSE ? END
-                     WHERE id = ?",
-                )
-                .bind(o.report.to_string())
-                .bind(o.summary)
-                .bind(micros(o.at))
-                .bind(o.report.to_string())
-                .bind(micros(o.at))
-                .bind(&id)
-                .execute(&mut *tx)
-                .await?;
-                if json::<Value>(&latest)? != *o.report {
-                    timeline(
-                        &mut tx,
-                        &id,
-                        o.at,
-                        "updated",
-                        None,
-                        serde_json::json!({"report": o.report, "summary": o.summary}),
-                    )
-                    .await?;
-                    Change::Updated(id)
-                } else {
-                    Change::None
-                }
-            }
-            (None, true) => {
-                let id = new_id("inc");
-                let inserted = sqlx::query(
-                    "INSERT INTO incidents (id, alert_id, alert_version, template_id, subject, status, summary,
-                         report_open, report_latest, valid_until, created_at, updated_at, last_checked_at)
-                     VALUES (?, ?, ?, ?, ?, 'OPEN', ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(&id)
-                .bind(o.alert_id)
-                .bind(o.alert_version)
-                .bind(o.template_id)
-                .bind(o.subject)
-                .bind(o.summary)
-                .bind(o.report.to_string())
-                .bind(o.report.to_string())
-                .bind(o.valid_until.map(micros))
-                .bind(micros(o.at))
-                .bind(micros(o.at))
-                .bind(micros(o.at))
-                .execute(&mut *tx)
-                .await;
-                match inserted {
-                    Err(e) if is_unique_violation(&e) => return Ok(Change::None),
-                    Err(e) => return Err(e.into()),
-                    Ok(_) => {}
-                }
-                timeline(&mut tx, &id, o.at, "opened", None, serde_json::json!({"report": o.report, "summary": o.summary, "alertVersion": o.alert_version})).await?;
-                Change::Opened(id)
-            }
-            (Some((id, _)), false) if o.auto_resolvable => {
-                sqlx::query(
-                    "UPDATE incidents SET status = 'CLOSED', report_close = ?, report_latest = ?, summary = ?,
-                         closed_at = ?, closed_by = 'auto-resolve', updated_at = ?, last_checked_at = ?
-                     WHERE id = ?",
-                )
-                .bind(o.report.to_string())
-                .bind(o.report.to_string())
-                .bind(o.summary)
-                .bind(micros(o.at))
-                .bind(micros(o.at))
-                .bind(micros(o.at))
-                .bind(&id)
-                .execute(&mut *tx)
-                .await?;
-                timeline(
-                    &mut tx,
-                    &id,
-                    o.at,
-                    "resolved",
-                    None,
-                    serde_json::json!({"report": o.report, "summary": o.summary}),
-                )
-                .await?;
-                Change::Resolved(id)
-            }
-            (Some((id, _)), false) => {
-                sqlx::query("UPDATE incidents SET last_checked_at = ? WHERE id = ?")
-                    .bind(micros(o.at))
-                    .bind(&id)
-                    .execute(&mut *tx)
-                    .await?;
-                Change::None
-            }
-            (None, false) => Change::None,
-        };
+        let change = apply_finding(&mut tx, o).await?;
         tx.commit().await?;
         Ok(change)
     }

@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod data;
 pub mod incidents;
+pub mod ingest;
 pub mod keys;
 pub mod templates;
 

@@ -66,9 +66,10 @@ impl Template for Hostile {
                 }
             }
             Mode::Allocate => {
+                // Reserving is enough to grow linear memory; not writing keeps it fast.
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
                 loop {
-                    hoard.push(vec![1; 1 << 20]);
+                    hoard.push(Vec::with_capacity(1 << 20));
                     std::hint::black_box(&hoard);
                 }
             }
