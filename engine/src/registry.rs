@@ -74,6 +74,8 @@ impl Registry {
             .into_iter()
             .map(|(t, _)| (t.info.id.clone(), t))
             .collect();
+        // Built-ins loaded here are kept, by digest, for the second pass to reuse.
+        let mut loaded: BTreeMap<String, Plugin> = BTreeMap::new();
         for (id, wasm) in builtins::BUILTINS {
             let plugin = sandbox.load(wasm)?;
             let newer = match stored.get(*id) {
@@ -95,10 +97,14 @@ impl Registry {
                 };
                 store.register_component(component, clock.now()).await?;
             }
+            loaded.insert(plugin.digest().to_owned(), plugin);
         }
         let mut templates = BTreeMap::new();
         for (stored, wasm) in store.load_templates().await? {
-            let plugin = sandbox.load(&wasm)?;
+            let plugin = match loaded.remove(&stored.digest) {
+                Some(plugin) => plugin,
+                None => sandbox.load(&wasm)?,
+            };
             templates.insert(
                 stored.info.id.clone(),
                 Arc::new(Registered { plugin, stored }),

@@ -238,20 +238,6 @@ impl Store {
         rows.iter().map(from_row).collect()
     }
 
-    /// Records an evaluation's outcome in its own transaction.
-    pub async fn record_evaluation(
-        &self,
-        alert_id: &str,
-        last: &LastEvaluation,
-        dependencies: &[Query],
-        problems: &[EvaluationProblem],
-    ) -> Result<()> {
-        let mut tx = self.write().await?;
-        record_evaluation(&mut tx, alert_id, last, dependencies, problems).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// An alert's recent problems, newest first.
     pub async fn evaluation_problems(&self, alert_id: &str) -> Result<Vec<EvaluationProblem>> {
         let rows =

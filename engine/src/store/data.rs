@@ -51,14 +51,6 @@ fn event_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Event> {
 }
 
 impl Store {
-    /// Stores snapshots, replacing earlier ones of the same (type, id), in one transaction.
-    pub async fn upsert_entities(&self, entities: &[EntityUpsert], at: Timestamp) -> Result<()> {
-        let mut tx = self.write().await?;
-        put_entities(&mut tx, entities, at).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// One entity.
     pub async fn entity(&self, entity_type: &str, entity_id: &str) -> Result<Option<Entity>> {
         sqlx::query("SELECT * FROM entities WHERE entity_type = ? AND entity_id = ?")
@@ -90,14 +82,6 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(entity_from_row).collect()
-    }
-
-    /// Stores events in one transaction; an id seen before replaces that event.
-    pub async fn upsert_events(&self, events: &[Event], at: Timestamp) -> Result<()> {
-        let mut tx = self.write().await?;
-        put_events(&mut tx, events, at).await?;
-        tx.commit().await?;
-        Ok(())
     }
 
     /// One event.
