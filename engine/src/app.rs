@@ -3,6 +3,7 @@
 use crate::catalog::Catalog;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::escalation::{self, Escalation};
 use crate::evaluator::{self, Queue};
 use crate::http::{self, auth::KeyRing};
 use crate::metrics::Metrics;
@@ -11,9 +12,11 @@ use crate::sandbox::{Limits, Sandbox};
 use crate::scheduler::{self, Schedule};
 use crate::store::Store;
 use crate::store::alerts::Alert;
+use crate::store::escalation::{Member, Roster, Route};
 use crate::store::incidents::new_id;
 use crate::store::ingest::Ingest;
 use crate::store::keys::{ApiKey, Role};
+use crate::twilio::{self, sim};
 use anyhow::Context as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,8 +47,10 @@ pub struct Core {
     pub keys: KeyRing,
     /// Group commit for pushed data.
     pub ingest: Ingest,
-    /// Incidents opening and closing, for whoever listens (escalation, benchmarks).
+    /// Incidents opening and closing, for whoever listens (benchmarks, tests).
     pub incidents: broadcast::Sender<IncidentEvent>,
+    /// Phone escalation.
+    pub escalation: Escalation,
 }
 
 /// An incident changed status.
@@ -112,6 +117,7 @@ impl Core {
                         .await
                     {
                         Ok(_) => {
+                            self.escalation.wake();
                             self.metrics.incidents_closed.inc();
                             let _ = self
                                 .incidents
@@ -165,14 +171,33 @@ pub struct Server {
     shutdown: Option<oneshot::Sender<()>>,
     http: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
+    simulator: Option<sim::SimServer>,
 }
 
 impl Server {
     /// Opens the store, loads templates and alerts, and starts serving on `config.listen`.
-    pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Self> {
+    pub async fn start(mut config: Config, clock: Clock) -> anyhow::Result<Self> {
         let store = Store::open(&config.database)
             .await
             .with_context(|| format!("opening {}", config.database.display()))?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        let simulator = if config.twilio.is_none() && config.twilio_simulator {
+            Some(start_demo(&mut config, &store, &clock).await?)
+        } else {
+            None
+        };
+        if config.twilio.is_none() {
+            tracing::warn!(
+                "no Twilio account is configured: incidents are routed but nobody is phoned"
+            );
+        }
         let sandbox = Sandbox::new(Limits::default(), Some(config.cache_dir.clone()))?;
         let registry = Registry::open(&store, sandbox, &clock).await?;
         seed_admin_key(&store, &config, &clock).await?;
@@ -192,6 +217,13 @@ impl Server {
             keys,
             ingest,
             incidents: broadcast::channel(1024).0,
+            escalation: Escalation::new(
+                config.twilio.clone().map(twilio::Client::new),
+                public_url,
+                config.calls_per_second,
+                config.gather_timeout_seconds,
+                config.fallback_url.clone(),
+            ),
         });
 
         let now = core.clock.now();
@@ -210,11 +242,8 @@ impl Server {
             .collect();
         background.push(tokio::spawn(scheduler::run(core.clone())));
         background.push(ingest_task);
+        background.push(tokio::spawn(escalation::run(core.clone())));
 
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("listening on {}", config.listen))?;
-        let addr = listener.local_addr()?;
         let (shutdown, stop) = oneshot::channel::<()>();
         let app = http::router(core.clone());
         let http = tokio::spawn(async move {
@@ -234,6 +263,7 @@ impl Server {
             shutdown: Some(shutdown),
             http,
             background,
+            simulator,
         })
     }
 
@@ -265,6 +295,9 @@ impl Server {
         for task in self.background.drain(..) {
             let _ = task.await;
         }
+        if let Some(simulator) = self.simulator.take() {
+            simulator.stop().await;
+        }
         self.core.store.close().await;
         tracing::info!("tocsin stopped");
     }
@@ -295,4 +328,75 @@ async fn seed_admin_key(store: &Store, config: &Config, clock: &Clock) -> anyhow
         tracing::info!("seeded the admin key from TOCSIN_ADMIN_KEY");
     }
     Ok(())
+}
+
+/// The demo operators: the first passes, the second is busy, the third accepts.
+const DEMO_MEMBERS: [(&str, &str, &str); 3] = [
+    ("Ada", "+15550100001", "pass"),
+    ("Grace", "+15550100002", "busy"),
+    ("Linus", "+15550100003", "accept"),
+];
+
+/// Starts the Twilio simulator in-process and points `config` at it, and gives a database
+/// without rosters a demo roster and a default route, so a first incident rings through a
+/// whole escalation.
+async fn start_demo(
+    config: &mut Config,
+    store: &Store,
+    clock: &Clock,
+) -> anyhow::Result<sim::SimServer> {
+    let mut sim_config = sim::SimConfig::new();
+    for (_, phone, behaviour) in DEMO_MEMBERS {
+        sim_config.numbers.insert(
+            phone.into(),
+            behaviour.parse().expect("demo behaviours parse"),
+        );
+    }
+    let account = (
+        sim_config.account_sid.clone(),
+        sim_config.auth_token.clone(),
+    );
+    let simulator =
+        sim::SimServer::start(sim_config, std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .context("starting the Twilio simulator")?;
+    config.twilio = Some(twilio::Account {
+        sid: account.0,
+        auth_token: account.1,
+        from: "+15550100000".into(),
+        api_base: simulator.api_base(),
+    });
+    tracing::warn!(api = %simulator.api_base(), "TWILIO_ACCOUNT_SID is unset: calls go to the Twilio simulator (GET /sim/calls there lists them)");
+    if store.count_rosters().await? == 0 {
+        let now = clock.now();
+        let roster = Roster {
+            id: new_id("ros"),
+            name: "Demo on-call".into(),
+            members: DEMO_MEMBERS
+                .iter()
+                .map(|(name, phone, _)| Member {
+                    name: (*name).into(),
+                    phone: (*phone).into(),
+                })
+                .collect(),
+            loops: 2,
+            ring_timeout_seconds: 20,
+            fallback_url: None,
+            created_at: now,
+            updated_at: now,
+        };
+        store.insert_roster(&roster).await?;
+        store
+            .insert_route(&Route {
+                id: new_id("rte"),
+                roster_id: roster.id.clone(),
+                alert_id: None,
+                template_id: None,
+                owner_id: None,
+                created_at: now,
+            })
+            .await?;
+        tracing::info!(roster = %roster.id, "created the demo roster (Ada passes, Grace is busy, Linus accepts) and a default route to it");
+    }
+    Ok(simulator)
 }

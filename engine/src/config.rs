@@ -1,5 +1,6 @@
 //! Server configuration, read from the environment.
 
+use crate::twilio::{Account, DEFAULT_API_BASE, is_e164};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -20,6 +21,20 @@ pub struct Config {
     /// Evaluation workers; each alert always goes to the same one, so one alert is never
     /// evaluated twice at once.
     pub evaluation_workers: usize,
+    /// The Twilio account calls go through (`TWILIO_ACCOUNT_SID`, `TWILIO_AUTH_TOKEN`,
+    /// `TWILIO_FROM_NUMBER`, `TWILIO_API_BASE`); none: nobody is phoned.
+    pub twilio: Option<Account>,
+    /// Without a Twilio account, start the Twilio simulator in-process with a demo roster
+    /// (what `tocsin serve` does when `TWILIO_ACCOUNT_SID` is unset).
+    pub twilio_simulator: bool,
+    /// Most outbound calls a second (`TOCSIN_CALLS_PER_SECOND`, default 1, Twilio's own
+    /// default pace).
+    pub calls_per_second: f64,
+    /// Seconds the voice prompt waits for a key (`TOCSIN_GATHER_TIMEOUT_SECONDS`, default 6).
+    pub gather_timeout_seconds: u32,
+    /// Where exhausted escalations are reported when their roster names no fallback
+    /// (`TOCSIN_FALLBACK_URL`).
+    pub fallback_url: Option<String>,
 }
 
 /// A configuration value that cannot be used.
@@ -46,6 +61,49 @@ impl Config {
         let cache_dir = var("TOCSIN_CACHE_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| default_cache_dir(&database));
+        let twilio = match var("TWILIO_ACCOUNT_SID") {
+            None => None,
+            Some(sid) => {
+                let required = |name: &'static str| {
+                    var(name).ok_or_else(|| ConfigError {
+                        name,
+                        value: String::new(),
+                        problem: "must be set when TWILIO_ACCOUNT_SID is".into(),
+                    })
+                };
+                let from = required("TWILIO_FROM_NUMBER")?;
+                if !is_e164(&from) {
+                    return Err(ConfigError {
+                        name: "TWILIO_FROM_NUMBER",
+                        value: from,
+                        problem: "expected an E.164 number such as +14155550100".into(),
+                    });
+                }
+                Some(Account {
+                    sid,
+                    auth_token: required("TWILIO_AUTH_TOKEN")?,
+                    from,
+                    api_base: var("TWILIO_API_BASE").unwrap_or_else(|| DEFAULT_API_BASE.into()),
+                })
+            }
+        };
+        let number = |name: &'static str, default: f64, range: std::ops::RangeInclusive<f64>| {
+            let Some(text) = var(name) else {
+                return Ok(default);
+            };
+            match text.parse::<f64>() {
+                Ok(n) if range.contains(&n) => Ok(n),
+                _ => Err(ConfigError {
+                    name,
+                    value: text,
+                    problem: format!(
+                        "expected a number from {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                }),
+            }
+        };
         Ok(Self {
             listen,
             admin_key: var("TOCSIN_ADMIN_KEY"),
@@ -53,6 +111,12 @@ impl Config {
             cache_dir,
             database,
             evaluation_workers: 2,
+            twilio_simulator: twilio.is_none(),
+            twilio,
+            calls_per_second: number("TOCSIN_CALLS_PER_SECOND", 1.0, 0.01..=100.0)?,
+            gather_timeout_seconds: number("TOCSIN_GATHER_TIMEOUT_SECONDS", 6.0, 1.0..=60.0)?
+                as u32,
+            fallback_url: var("TOCSIN_FALLBACK_URL"),
         })
     }
 
@@ -65,6 +129,11 @@ impl Config {
             admin_key: None,
             public_url: None,
             evaluation_workers: 2,
+            twilio: None,
+            twilio_simulator: false,
+            calls_per_second: 1.0,
+            gather_timeout_seconds: 6,
+            fallback_url: None,
         }
     }
 }

@@ -10,6 +10,7 @@
 use crate::app::{Core, IncidentEvent};
 use crate::registry::Registered;
 use crate::store::alerts::{Alert, EvaluationProblem, LastEvaluation, record_evaluation};
+use crate::store::escalation::{start_escalation, stop_escalation};
 use crate::store::incidents::{Change, Observation, apply_finding};
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
@@ -240,6 +241,23 @@ async fn record(core: &Core, batch: Vec<Evaluated>) {
                     at: e.now,
                 };
                 let change = apply_finding(&mut tx, &observation).await?;
+                match &change {
+                    Change::Opened(id) => {
+                        start_escalation(
+                            &mut tx,
+                            id,
+                            &e.alert.id,
+                            &e.alert.template_id,
+                            e.alert.owner_id().as_deref(),
+                            e.now,
+                        )
+                        .await?;
+                    }
+                    Change::Resolved(id) => {
+                        stop_escalation(&mut tx, id, e.now, "resolved").await?;
+                    }
+                    Change::Updated(_) | Change::None => {}
+                }
                 changes.push((index, finding.subject.clone(), change));
             }
             record_evaluation(&mut tx, &e.alert.id, &e.last, &e.queries, &e.problems).await?;
@@ -251,6 +269,12 @@ async fn record(core: &Core, batch: Vec<Evaluated>) {
     if let Err(e) = result {
         tracing::error!(error = %e, alerts = batch.len(), "could not record evaluations");
         return;
+    }
+    if changes
+        .iter()
+        .any(|(_, _, c)| matches!(c, Change::Opened(_) | Change::Resolved(_)))
+    {
+        core.escalation.wake();
     }
     for (index, subject, change) in changes {
         let alert = &batch[index].alert;

@@ -3,6 +3,7 @@
 mod access;
 mod api_errors;
 mod cli;
+mod escalation;
 mod hostile;
 mod loading;
 mod params;

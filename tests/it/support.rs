@@ -40,9 +40,25 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts a server on the database in `dir`.
 pub async fn spawn_app_at(dir: Arc<tempfile::TempDir>, clock: Clock) -> TestApp {
-    let mut config = Config::for_database(dir.path().join("tocsin.db"));
+    spawn_app_with(dir, clock, |_| {}).await
+}
+
+/// The configuration every test server starts from.
+pub fn test_config(dir: &std::path::Path) -> Config {
+    let mut config = Config::for_database(dir.join("tocsin.db"));
     config.admin_key = Some(ADMIN_KEY.into());
     config.cache_dir = shared_cache();
+    config
+}
+
+/// Starts a server on the database in `dir`, its configuration adjusted by `configure`.
+pub async fn spawn_app_with(
+    dir: Arc<tempfile::TempDir>,
+    clock: Clock,
+    configure: impl FnOnce(&mut Config),
+) -> TestApp {
+    let mut config = test_config(dir.path());
+    configure(&mut config);
     let server = Server::start(config, clock.clone())
         .await
         .expect("server starts");

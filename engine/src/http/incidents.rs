@@ -198,6 +198,7 @@ async fn update_status(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no incident {id}")))?;
     if before.status != IncidentStatus::Closed {
+        core.escalation.wake();
         core.metrics.incidents_closed.inc();
         tracing::info!(incident = %id, by = %caller.key_id, "incident closed");
         let _ = core.incidents.send(crate::app::IncidentEvent::Closed {

@@ -13,6 +13,8 @@ pub mod incidents;
 pub mod keys;
 pub mod ops;
 pub mod plugins;
+pub mod rosters;
+pub mod twilio;
 
 use crate::app::Core;
 use axum::extract::DefaultBodyLimit;
@@ -121,6 +123,7 @@ pub fn router(core: AppState) -> axum::Router {
         .merge(entities::router())
         .merge(events::router())
         .merge(keys::router())
+        .merge(rosters::router())
         .merge(ops::router())
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         // Uploads carry a compiled component, larger than any JSON body.
@@ -128,6 +131,8 @@ pub fn router(core: AppState) -> axum::Router {
         .split_for_parts();
     let openapi = Arc::new(openapi);
     router
+        // Twilio's webhooks: form bodies of a few hundred bytes.
+        .merge(twilio::router().layer(DefaultBodyLimit::max(64 << 10)))
         .route(
             "/openapi.json",
             axum::routing::get(move || {

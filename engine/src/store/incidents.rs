@@ -164,7 +164,7 @@ pub struct IncidentFilter {
     pub status: Option<IncidentStatus>,
 }
 
-async fn timeline(
+pub(crate) async fn timeline(
     tx: &mut Transaction<'_, Sqlite>,
     incident_id: &str,
     at: Timestamp,
@@ -339,6 +339,7 @@ impl Store {
         .await?;
         if closed.rows_affected() == 1 {
             timeline(&mut tx, id, at, kind, Some(by), serde_json::json!({})).await?;
+            super::escalation::stop_escalation(&mut tx, id, at, kind).await?;
         }
         tx.commit().await?;
         self.incident(id).await

@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod data;
+pub mod escalation;
 pub mod incidents;
 pub mod ingest;
 pub mod keys;

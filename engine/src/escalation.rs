@@ -1,0 +1,374 @@
+//! The call loop's driver: dials the next member of every loop that needs one (paced, one
+//! call per number at a time, longest waiting loop first), ends the calls of loops that
+//! stopped, fires fallbacks, and reads back from Twilio the calls whose news is late.
+//!
+//! All state is in SQLite ([`crate::store::escalation`]); this task only acts on it, so a
+//! restart picks up where the last run stopped.
+
+use crate::app::Core;
+use crate::store::escalation::{CallRecord, PendingCall};
+use crate::twilio::{self, CallStatus, NewCall};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// How often unfinished calls are checked for late news.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+/// How long after its ring timeout a call may go without news before Twilio is asked.
+const LATE_AFTER: Duration = Duration::from_secs(30);
+/// How long a call whose placing request got no answer waits for a callback to claim it.
+const LOST_AFTER: Duration = Duration::from_secs(60);
+
+/// The escalation side of the server.
+#[derive(Debug)]
+pub struct Escalation {
+    client: Option<twilio::Client>,
+    public_url: String,
+    calls_per_second: f64,
+    gather_timeout_seconds: u32,
+    fallback_url: Option<String>,
+    http: reqwest::Client,
+    wake: Notify,
+}
+
+impl Escalation {
+    /// Calls through `client` (none: incidents are routed but nobody is phoned), with
+    /// webhooks at `public_url`.
+    pub fn new(
+        client: Option<twilio::Client>,
+        public_url: String,
+        calls_per_second: f64,
+        gather_timeout_seconds: u32,
+        fallback_url: Option<String>,
+    ) -> Self {
+        Self {
+            client,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            calls_per_second,
+            gather_timeout_seconds,
+            fallback_url,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("an HTTP client without TLS settings builds"),
+            wake: Notify::new(),
+        }
+    }
+
+    /// The Twilio account, when calls are placed.
+    pub fn account(&self) -> Option<&twilio::Account> {
+        self.client.as_ref().map(twilio::Client::account)
+    }
+
+    /// The base URL Twilio calls back; webhook signatures are checked against it.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// Seconds the voice prompt waits for a key.
+    pub fn gather_timeout_seconds(&self) -> u32 {
+        self.gather_timeout_seconds
+    }
+
+    /// Something changed: look for work now.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// Spaces outbound calls at most `rate` a second.
+struct Pacer {
+    interval: Duration,
+    next: Instant,
+}
+
+impl Pacer {
+    fn new(rate: f64) -> Self {
+        Self {
+            interval: Duration::from_secs_f64(1.0 / rate.max(0.001)),
+            next: Instant::now(),
+        }
+    }
+
+    fn wait(&self) -> Duration {
+        self.next.saturating_duration_since(Instant::now())
+    }
+
+    fn spend(&mut self) {
+        self.next = self.next.max(Instant::now()) + self.interval;
+    }
+}
+
+/// Runs the loop driver until the task is aborted.
+pub async fn run(core: Arc<Core>) {
+    let Some(client) = core.escalation.client.clone() else {
+        return;
+    };
+    let mut pacer = Pacer::new(core.escalation.calls_per_second);
+    // Calls that were under way when the server last stopped: Twilio knows how they went.
+    let mut seen = HashMap::new();
+    sweep(&core, &client, &mut seen, true).await;
+    let mut last_sweep = Instant::now();
+    loop {
+        end_stopped_calls(&core, &client).await;
+        fire_fallbacks(&core).await;
+        if last_sweep.elapsed() >= SWEEP_EVERY {
+            sweep(&core, &client, &mut seen, false).await;
+            last_sweep = Instant::now();
+        }
+        let mut idle = Duration::from_secs(1);
+        match pacer.wait() {
+            wait if wait.is_zero() => {
+                if dial_next(&core, &client).await {
+                    pacer.spend();
+                    continue;
+                }
+            }
+            wait => idle = idle.min(wait),
+        }
+        tokio::select! {
+            _ = core.escalation.wake.notified() => {}
+            _ = tokio::time::sleep(idle) => {}
+        }
+    }
+}
+
+/// Dials the longest-waiting loop whose next member is not already on a call of ours.
+/// True when a call was attempted.
+async fn dial_next(core: &Core, client: &twilio::Client) -> bool {
+    let (pending, busy) = match (
+        core.store.pending_calls().await,
+        core.store.busy_phones().await,
+    ) {
+        (Ok(pending), Ok(busy)) => (pending, busy.into_iter().collect::<HashSet<_>>()),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "could not read the call queue");
+            return false;
+        }
+    };
+    let Some(next) = pending
+        .into_iter()
+        .find(|p| !busy.contains(&p.member().phone))
+    else {
+        return false;
+    };
+    let now = core.clock.now();
+    let call_id = match core.store.begin_call(&next, now).await {
+        Ok(Some(id)) => id,
+        Ok(None) => return false,
+        Err(e) => {
+            tracing::error!(incident = %next.incident_id, error = %e, "could not record a call");
+            return false;
+        }
+    };
+    place(core, client, &next, &call_id).await;
+    true
+}
+
+async fn place(core: &Core, client: &twilio::Client, pending: &PendingCall, call_id: &str) {
+    let member = pending.member();
+    let public = &core.escalation.public_url;
+    let voice_url = format!("{public}/twilio/voice/{call_id}");
+    let status_callback = format!("{public}/twilio/status/{call_id}");
+    let request = NewCall {
+        to: &member.phone,
+        voice_url: &voice_url,
+        status_callback: &status_callback,
+        ring_timeout_seconds: pending.roster.ring_timeout_seconds,
+    };
+    tracing::info!(incident = %pending.incident_id, member = %member.name, step = pending.step,
+        loop_ = pending.loop_index() + 1, "calling");
+    let result = client.create_call(&request).await;
+    let now = core.clock.now();
+    let recorded = match result {
+        Ok(call) => core
+            .store
+            .call_placed(call_id, &call.sid, call.status, now)
+            .await
+            .map(|live| {
+                if !live {
+                    core.escalation.wake();
+                }
+            }),
+        Err(e @ twilio::Error::Api { .. }) => {
+            tracing::warn!(incident = %pending.incident_id, member = %member.name, error = %e, "Twilio refused the call");
+            core.store
+                .call_not_placed(call_id, "failed", &e.to_string(), now)
+                .await
+        }
+        Err(e) if e.not_delivered() => {
+            tracing::warn!(incident = %pending.incident_id, error = %e, "Twilio could not be reached");
+            core.store
+                .call_not_placed(call_id, "failed", &e.to_string(), now)
+                .await
+        }
+        Err(e) => {
+            // The request may have reached Twilio: its callbacks will claim the call, or the
+            // sweep gives up on it after a while. Either way this step is not dialed again.
+            tracing::warn!(incident = %pending.incident_id, error = %e, "no answer from Twilio to a call request");
+            Ok(())
+        }
+    };
+    if let Err(e) = recorded {
+        tracing::error!(call = %call_id, error = %e, "could not record a call's placing");
+    }
+    core.escalation.wake();
+}
+
+/// Ends the live calls of loops that stopped (the incident closed or resolved).
+async fn end_stopped_calls(core: &Core, client: &twilio::Client) {
+    let calls = match core.store.calls_to_end().await {
+        Ok(calls) => calls,
+        Err(e) => {
+            tracing::error!(error = %e, "could not read calls to end");
+            return;
+        }
+    };
+    for call in calls {
+        let Some(sid) = &call.sid else { continue };
+        let status = match client.end_call(sid).await {
+            Ok(ended) => ended.status,
+            Err(twilio::Error::Api { status: 404, .. }) => CallStatus::Completed,
+            Err(e) => {
+                tracing::warn!(call = %call.id, error = %e, "could not end a call; will retry");
+                continue;
+            }
+        };
+        tracing::info!(incident = %call.incident_id, member = %call.member, %sid, "ended the call: the incident closed");
+        if let Err(e) = core
+            .store
+            .call_end_sent(&call, status, core.clock.now())
+            .await
+        {
+            tracing::error!(call = %call.id, error = %e, "could not record a call's end");
+        }
+    }
+}
+
+/// Asks Twilio about calls whose news is late (all of them, `at_start`), and gives up on
+/// calls whose placing request never got an answer nor a callback. `seen` holds when each
+/// unfinished call was first seen unfinished (wall time: calls ring in real time, whatever
+/// clock the evaluations read).
+async fn sweep(
+    core: &Core,
+    client: &twilio::Client,
+    seen: &mut HashMap<String, Instant>,
+    at_start: bool,
+) {
+    let calls = match core.store.unfinished_calls().await {
+        Ok(calls) => calls,
+        Err(e) => {
+            tracing::error!(error = %e, "could not read unfinished calls");
+            return;
+        }
+    };
+    let now = core.clock.now();
+    seen.retain(|id, _| calls.iter().any(|c| &c.id == id));
+    for call in calls {
+        let quiet = seen
+            .entry(call.id.clone())
+            .or_insert_with(Instant::now)
+            .elapsed();
+        let ring = Duration::from_secs(u64::from(call.ring_timeout_seconds));
+        match &call.sid {
+            Some(sid) if at_start || quiet >= ring + LATE_AFTER => {
+                read_back(core, client, &call, sid).await
+            }
+            None if call.status.is_none() && quiet >= ring + LOST_AFTER => {
+                tracing::warn!(call = %call.id, member = %call.member, "no word from Twilio about a call; moving on");
+                if let Err(e) = core
+                    .store
+                    .call_not_placed(&call.id, "lost", "no word from Twilio about this call", now)
+                    .await
+                {
+                    tracing::error!(call = %call.id, error = %e, "could not record a lost call");
+                }
+            }
+            _ => {}
+        }
+    }
+    core.escalation.wake();
+}
+
+async fn read_back(core: &Core, client: &twilio::Client, call: &CallRecord, sid: &str) {
+    match client.fetch_call(sid).await {
+        Ok(fetched) => {
+            match core
+                .store
+                .call_status(&call.id, sid, fetched.status, core.clock.now())
+                .await
+            {
+                Ok(true) => {
+                    tracing::info!(call = %call.id, status = fetched.status.as_str(), "caught up with a call's status from Twilio")
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(call = %call.id, error = %e, "could not record a call's status")
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(call = %call.id, error = %e, "could not read a call back from Twilio")
+        }
+    }
+}
+
+/// POSTs each exhausted loop's fallback once and records what came of it.
+async fn fire_fallbacks(core: &Core) {
+    let fallbacks = match core.store.pending_fallbacks().await {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!(error = %e, "could not read pending fallbacks");
+            return;
+        }
+    };
+    for fallback in fallbacks {
+        let url = fallback
+            .url
+            .clone()
+            .or_else(|| core.escalation.fallback_url.clone());
+        let (sent, detail) = match &url {
+            None => (
+                false,
+                serde_json::json!({"reason": "no fallbackUrl on the roster and no TOCSIN_FALLBACK_URL"}),
+            ),
+            Some(url) => {
+                let body = serde_json::json!({
+                    "event": "escalation.exhausted",
+                    "incidentId": fallback.incident_id,
+                    "rosterId": fallback.roster.id,
+                    "roster": fallback.roster.name,
+                    "loops": fallback.roster.loops,
+                    "calls": fallback.roster.loops as usize * fallback.roster.members.len(),
+                });
+                match core.escalation.http.post(url).json(&body).send().await {
+                    Ok(r) if r.status().is_success() => (
+                        true,
+                        serde_json::json!({"url": url, "status": r.status().as_u16()}),
+                    ),
+                    Ok(r) => (
+                        false,
+                        serde_json::json!({"url": url, "status": r.status().as_u16()}),
+                    ),
+                    Err(e) => (
+                        false,
+                        serde_json::json!({"url": url, "error": e.to_string()}),
+                    ),
+                }
+            }
+        };
+        if sent {
+            tracing::warn!(incident = %fallback.incident_id, "nobody accepted; fallback fired");
+        } else {
+            tracing::error!(incident = %fallback.incident_id, %detail, "nobody accepted and the fallback failed");
+        }
+        if let Err(e) = core
+            .store
+            .fallback_fired(&fallback.incident_id, sent, detail, core.clock.now())
+            .await
+        {
+            tracing::error!(incident = %fallback.incident_id, error = %e, "could not record a fallback");
+        }
+    }
+}

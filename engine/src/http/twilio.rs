@@ -1,0 +1,188 @@
+//! Twilio's webhooks: the voice prompt, the key press and the call status. No API key:
+//! each request must carry Twilio's `X-Twilio-Signature` over `TOCSIN_PUBLIC_URL` + path;
+//! without a valid one it is refused with 403 and changes nothing.
+
+use super::{ApiError, AppState};
+use crate::store::escalation::{CallContext, KeyOutcome};
+use crate::twilio::twiml::{self, Verb};
+use crate::twilio::{CallStatus, signature};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde::Deserialize;
+
+/// The webhook routes (not in the OpenAPI document: Twilio is their only client).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/twilio/voice/{call_id}", post(voice))
+        .route("/twilio/gather/{call_id}", post(gather))
+        .route("/twilio/status/{call_id}", post(status))
+}
+
+/// Which prompt of the call this is: the first, or the one after a silence.
+#[derive(Debug, Deserialize)]
+struct Prompt {
+    prompt: Option<u32>,
+}
+
+/// The form parameters of a request whose signature is Twilio's.
+fn verified(
+    core: &AppState,
+    uri: &OriginalUri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Vec<(String, String)>, ApiError> {
+    let account = core
+        .escalation
+        .account()
+        .ok_or_else(|| ApiError::NotFound("no Twilio account is configured".into()))?;
+    let signature = headers
+        .get("x-twilio-signature")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::Forbidden("X-Twilio-Signature is missing".into()))?;
+    let params: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not form-encoded: {e}")))?;
+    let path = uri.0.path_and_query().map_or("/", |p| p.as_str());
+    let url = format!("{}{path}", core.escalation.public_url());
+    if !signature::is_valid(&account.auth_token, &url, &params, Some(body), signature) {
+        tracing::warn!(%url, "a Twilio webhook with a signature that does not match was refused");
+        return Err(ApiError::Forbidden(
+            "X-Twilio-Signature does not match this request".into(),
+        ));
+    }
+    Ok(params)
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Result<&'a str, ApiError> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .ok_or_else(|| ApiError::BadRequest(format!("{name} is missing")))
+}
+
+fn xml(verbs: &[Verb]) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/xml")],
+        twiml::render(verbs),
+    )
+        .into_response()
+}
+
+fn goodbye(text: &str) -> Response {
+    xml(&[Verb::Say(text.into()), Verb::Hangup])
+}
+
+/// The prompt: the summary inside a one-digit gather. After the first silence the call is
+/// redirected to the second prompt; after the second it ends, which counts as no answer.
+fn prompt(core: &AppState, call_id: &str, context: &CallContext, number: u32) -> Vec<Verb> {
+    let public = core.escalation.public_url();
+    let intro = if number > 1 {
+        "Are you there? "
+    } else {
+        "This is Tocsin. "
+    };
+    let mut verbs = vec![Verb::Gather {
+        action: format!("{public}/twilio/gather/{call_id}?prompt={number}"),
+        timeout: core.escalation.gather_timeout_seconds(),
+        say: vec![format!(
+            "{intro}{}, an incident needs you: {}. Press 1 to accept, 2 to pass to the next operator, or star to repeat.",
+            context.member, context.summary
+        )],
+    }];
+    if number == 1 {
+        verbs.push(Verb::Redirect(format!(
+            "{public}/twilio/voice/{call_id}?prompt=2"
+        )));
+    } else {
+        verbs.push(Verb::Say("No answer received. Goodbye.".into()));
+        verbs.push(Verb::Hangup);
+    }
+    verbs
+}
+
+async fn voice(
+    State(core): State<AppState>,
+    Path(call_id): Path<String>,
+    Query(query): Query<Prompt>,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let params = verified(&core, &uri, &headers, &body)?;
+    let sid = param(&params, "CallSid")?;
+    let number = query.prompt.unwrap_or(1).clamp(1, 2);
+    let context = core
+        .store
+        .call_answered(&call_id, sid, number, core.clock.now())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no call {call_id} with CallSid {sid}")))?;
+    if !context.live {
+        return Ok(goodbye("This incident no longer needs you. Goodbye."));
+    }
+    Ok(xml(&prompt(&core, &call_id, &context, number)))
+}
+
+async fn gather(
+    State(core): State<AppState>,
+    Path(call_id): Path<String>,
+    Query(query): Query<Prompt>,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let params = verified(&core, &uri, &headers, &body)?;
+    let sid = param(&params, "CallSid")?;
+    let digits = param(&params, "Digits")?;
+    let number = query.prompt.unwrap_or(1).clamp(1, 2);
+    let outcome = core
+        .store
+        .key_pressed(&call_id, sid, digits, core.clock.now())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no call {call_id} with CallSid {sid}")))?;
+    tracing::info!(call = %call_id, %digits, ?outcome, "key pressed");
+    core.escalation.wake();
+    let again = |before: Option<String>| async move {
+        let context = core
+            .store
+            .call_answered(&call_id, sid, 1, core.clock.now())
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no call {call_id}")))?;
+        let mut verbs: Vec<Verb> = before.map(Verb::Say).into_iter().collect();
+        verbs.extend(prompt(&core, &call_id, &context, number));
+        Ok::<_, ApiError>(xml(&verbs))
+    };
+    Ok(match outcome {
+        KeyOutcome::Accepted => goodbye("Thank you. The incident is yours. Goodbye."),
+        KeyOutcome::Passed => goodbye("Passing to the next operator. Goodbye."),
+        KeyOutcome::Stale => goodbye("This incident no longer needs you. Goodbye."),
+        KeyOutcome::Repeat => again(None).await?,
+        KeyOutcome::Unknown => again(Some(format!("Sorry, {digits} is not an option."))).await?,
+    })
+}
+
+async fn status(
+    State(core): State<AppState>,
+    Path(call_id): Path<String>,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let params = verified(&core, &uri, &headers, &body)?;
+    let sid = param(&params, "CallSid")?;
+    let name = param(&params, "CallStatus")?;
+    let status = CallStatus::parse(name)
+        .ok_or_else(|| ApiError::BadRequest(format!("unknown CallStatus {name:?}")))?;
+    let changed = core
+        .store
+        .call_status(&call_id, sid, status, core.clock.now())
+        .await?;
+    if changed {
+        tracing::info!(call = %call_id, status = name, "call status");
+        core.escalation.wake();
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

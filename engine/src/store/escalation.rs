@@ -1,0 +1,1046 @@
+//! Rosters, routes and the durable call loop: each incident's escalation and its calls.
+//!
+//! Every transition is one transaction that checks the state it moves from, so duplicate,
+//! late or out-of-order webhooks find nothing to change.
+
+use super::incidents::{new_id, timeline};
+use super::{Result, Store, instant, json, micros};
+use crate::twilio::CallStatus;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::{Row, Sqlite, Transaction};
+use tocsin_sdk::time::Timestamp;
+
+/// An operator on a roster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Member {
+    /// Who.
+    pub name: String,
+    /// E.164 phone number.
+    pub phone: String,
+}
+
+/// An ordered list of operators called one by one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Roster {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// In calling order.
+    pub members: Vec<Member>,
+    /// How many times the whole roster is called before giving up.
+    pub loops: u32,
+    /// Seconds a phone rings before the call counts as unanswered.
+    pub ring_timeout_seconds: u32,
+    /// Where to POST when the loops are spent without an acceptance.
+    pub fallback_url: Option<String>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+fn roster_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Roster> {
+    Ok(Roster {
+        id: row.get("id"),
+        name: row.get("name"),
+        members: json(row.get("members"))?,
+        loops: row.get::<i64, _>("loops") as u32,
+        ring_timeout_seconds: row.get::<i64, _>("ring_timeout_seconds") as u32,
+        fallback_url: row.get("fallback_url"),
+        created_at: instant(row.get("created_at")),
+        updated_at: instant(row.get("updated_at")),
+    })
+}
+
+/// Which incidents go to a roster.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Id.
+    pub id: String,
+    /// The roster.
+    pub roster_id: String,
+    /// Only this alert's incidents.
+    pub alert_id: Option<String>,
+    /// Only incidents of this template's alerts.
+    pub template_id: Option<String>,
+    /// Only incidents of alerts on this owner.
+    pub owner_id: Option<String>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+}
+
+fn route_from_row(row: &sqlx::sqlite::SqliteRow) -> Route {
+    Route {
+        id: row.get("id"),
+        roster_id: row.get("roster_id"),
+        alert_id: row.get("alert_id"),
+        template_id: row.get("template_id"),
+        owner_id: row.get("owner_id"),
+        created_at: instant(row.get("created_at")),
+    }
+}
+
+/// An escalation's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EscalationState {
+    /// Calling.
+    Active,
+    /// A member accepted.
+    Accepted,
+    /// Every loop was spent.
+    Exhausted,
+    /// The incident closed first.
+    Stopped,
+}
+
+/// The next call an escalation needs.
+#[derive(Debug, Clone)]
+pub struct PendingCall {
+    /// The incident.
+    pub incident_id: String,
+    /// The step to dial.
+    pub step: u32,
+    /// The roster as it was when the loop started.
+    pub roster: Roster,
+}
+
+impl PendingCall {
+    /// The member this step calls.
+    pub fn member(&self) -> &Member {
+        &self.roster.members[self.step as usize % self.roster.members.len()]
+    }
+
+    /// Which loop this step is in (0-based).
+    pub fn loop_index(&self) -> u32 {
+        self.step / self.roster.members.len() as u32
+    }
+
+    /// The member's place in the roster (0-based).
+    pub fn position(&self) -> u32 {
+        self.step % self.roster.members.len() as u32
+    }
+}
+
+/// A call as stored.
+#[derive(Debug, Clone)]
+pub struct CallRecord {
+    /// Our id, in the webhook URLs.
+    pub id: String,
+    /// The incident.
+    pub incident_id: String,
+    /// The escalation step.
+    pub step: u32,
+    /// Who was called.
+    pub member: String,
+    /// Their number.
+    pub phone: String,
+    /// Twilio's call SID, once Twilio has it.
+    pub sid: Option<String>,
+    /// Twilio's status; `None` while the request to place it is in flight.
+    pub status: Option<CallStatus>,
+    /// How the call ended for the loop.
+    pub outcome: Option<String>,
+    /// Ring timeout of its roster.
+    pub ring_timeout_seconds: u32,
+}
+
+fn call_from_row(row: &sqlx::sqlite::SqliteRow) -> CallRecord {
+    CallRecord {
+        id: row.get("id"),
+        incident_id: row.get("incident_id"),
+        step: row.get::<i64, _>("step") as u32,
+        member: row.get("member"),
+        phone: row.get("phone"),
+        sid: row.get("sid"),
+        status: CallStatus::parse(row.get("status")),
+        outcome: row.get("outcome"),
+        ring_timeout_seconds: row.try_get::<i64, _>("ring_timeout_seconds").unwrap_or(60) as u32,
+    }
+}
+
+const CALL_COLUMNS: &str =
+    "c.*, json_extract(e.roster, '$.ringTimeoutSeconds') AS ring_timeout_seconds";
+
+/// A phone number with all but the last four digits hidden.
+pub fn mask_phone(phone: &str) -> String {
+    let digits = phone.len().saturating_sub(4);
+    format!("…{}", &phone[digits..])
+}
+
+/// What a key press did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyOutcome {
+    /// The member took the incident.
+    Accepted,
+    /// Passed to the next member.
+    Passed,
+    /// Say the prompt again.
+    Repeat,
+    /// Not a key we know.
+    Unknown,
+    /// The call or its loop is already decided; nothing changed.
+    Stale,
+}
+
+/// What an operator hears when the call connects.
+#[derive(Debug, Clone)]
+pub struct CallContext {
+    /// Who answered.
+    pub member: String,
+    /// The incident's latest summary.
+    pub summary: String,
+    /// Whether the loop still wants an answer from this call.
+    pub live: bool,
+}
+
+/// A fallback to fire.
+#[derive(Debug, Clone)]
+pub struct Fallback {
+    /// The incident.
+    pub incident_id: String,
+    /// Where to POST.
+    pub url: Option<String>,
+    /// The roster.
+    pub roster: Roster,
+}
+
+/// Starts the call loop of a newly opened incident when a route sends it to a roster.
+/// Returns the roster's id.
+pub async fn start_escalation(
+    tx: &mut Transaction<'_, Sqlite>,
+    incident_id: &str,
+    alert_id: &str,
+    template_id: &str,
+    owner_id: Option<&str>,
+    at: Timestamp,
+) -> Result<Option<String>> {
+    // The most specific route wins: an alert's own route, then an owner's, then a
+    // template's, then the default; the oldest among equals.
+    let route = sqlx::query(
+        "SELECT r.*, ro.members, ro.loops, ro.ring_timeout_seconds, ro.fallback_url, ro.name, ro.created_at AS roster_created, ro.updated_at AS roster_updated
+         FROM routes r JOIN rosters ro ON ro.id = r.roster_id
+         WHERE (r.alert_id IS NULL OR r.alert_id = ?)
+           AND (r.template_id IS NULL OR r.template_id = ?)
+           AND (r.owner_id IS NULL OR r.owner_id = ?)
+         ORDER BY (r.alert_id IS NOT NULL) * 4 + (r.owner_id IS NOT NULL) * 2 + (r.template_id IS NOT NULL) DESC, r.id
+         LIMIT 1",
+    )
+    .bind(alert_id)
+    .bind(template_id)
+    .bind(owner_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = route else {
+        return Ok(None);
+    };
+    let roster = Roster {
+        id: row.get("roster_id"),
+        name: row.get("name"),
+        members: json(row.get("members"))?,
+        loops: row.get::<i64, _>("loops") as u32,
+        ring_timeout_seconds: row.get::<i64, _>("ring_timeout_seconds") as u32,
+        fallback_url: row.get("fallback_url"),
+        created_at: instant(row.get("roster_created")),
+        updated_at: instant(row.get("roster_updated")),
+    };
+    if roster.members.is_empty() {
+        return Ok(None);
+    }
+    let route_id: String = row.get("id");
+    sqlx::query(
+        "INSERT INTO escalations (incident_id, roster_id, roster, state, step, ready_at, created_at, updated_at)
+         VALUES (?, ?, ?, 'ACTIVE', 0, (SELECT COALESCE(MAX(ready_at), 0) + 1 FROM escalations), ?, ?)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(incident_id)
+    .bind(&roster.id)
+    .bind(serde_json::to_string(&roster).expect("a roster serializes"))
+    .bind(micros(at))
+    .bind(micros(at))
+    .execute(&mut **tx)
+    .await?;
+    timeline(
+        tx,
+        incident_id,
+        at,
+        "escalation-started",
+        None,
+        json!({"rosterId": roster.id, "roster": roster.name, "routeId": route_id,
+               "members": roster.members.len(), "loops": roster.loops}),
+    )
+    .await?;
+    Ok(Some(roster.id))
+}
+
+/// Stops an incident's call loop because the incident closed: its live call is marked to
+/// be ended. True when a loop was running.
+pub async fn stop_escalation(
+    tx: &mut Transaction<'_, Sqlite>,
+    incident_id: &str,
+    at: Timestamp,
+    reason: &str,
+) -> Result<bool> {
+    let stopped = sqlx::query(
+        "UPDATE escalations SET state = 'STOPPED', updated_at = ? WHERE incident_id = ? AND state = 'ACTIVE'",
+    )
+    .bind(micros(at))
+    .bind(incident_id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if stopped {
+        sqlx::query(
+            "UPDATE calls SET end_requested = 1, updated_at = ?
+             WHERE incident_id = ? AND status NOT IN ('completed', 'busy', 'failed', 'no-answer', 'canceled') AND end_requested = 0",
+        )
+        .bind(micros(at))
+        .bind(incident_id)
+        .execute(&mut **tx)
+        .await?;
+        timeline(
+            tx,
+            incident_id,
+            at,
+            "escalation-stopped",
+            None,
+            json!({"reason": reason}),
+        )
+        .await?;
+    }
+    Ok(stopped)
+}
+
+/// Moves a loop past `step` (the call for it ended without an acceptance): the next member,
+/// or EXHAUSTED after the last loop.
+async fn advance(
+    tx: &mut Transaction<'_, Sqlite>,
+    incident_id: &str,
+    step: u32,
+    at: Timestamp,
+) -> Result<()> {
+    let Some(row) = sqlx::query(
+        "SELECT roster, step FROM escalations WHERE incident_id = ? AND state = 'ACTIVE'",
+    )
+    .bind(incident_id)
+    .fetch_optional(&mut **tx)
+    .await?
+    else {
+        return Ok(());
+    };
+    if row.get::<i64, _>("step") != i64::from(step) {
+        return Ok(());
+    }
+    let roster: Roster = json(row.get("roster"))?;
+    let total = roster.members.len() as u32 * roster.loops;
+    if step + 1 >= total {
+        sqlx::query(
+            "UPDATE escalations SET state = 'EXHAUSTED', step = ?, fallback = 'PENDING', updated_at = ? WHERE incident_id = ?",
+        )
+        .bind(i64::from(step + 1))
+        .bind(micros(at))
+        .bind(incident_id)
+        .execute(&mut **tx)
+        .await?;
+        timeline(
+            tx,
+            incident_id,
+            at,
+            "escalation-exhausted",
+            None,
+            json!({"calls": total, "loops": roster.loops}),
+        )
+        .await?;
+    } else {
+        sqlx::query(
+            "UPDATE escalations SET step = ?, ready_at = (SELECT MAX(ready_at) + 1 FROM escalations), updated_at = ?
+             WHERE incident_id = ?",
+        )
+        .bind(i64::from(step + 1))
+        .bind(micros(at))
+        .bind(incident_id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Sets a call's outcome if it has none, and moves its loop on; false when it had one.
+async fn decide(
+    tx: &mut Transaction<'_, Sqlite>,
+    call: &CallRecord,
+    outcome: &str,
+    at: Timestamp,
+) -> Result<bool> {
+    let decided = sqlx::query(
+        "UPDATE calls SET outcome = ?, updated_at = ? WHERE id = ? AND outcome IS NULL",
+    )
+    .bind(outcome)
+    .bind(micros(at))
+    .bind(&call.id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !decided {
+        return Ok(false);
+    }
+    timeline(
+        tx,
+        &call.incident_id,
+        at,
+        "call-outcome",
+        Some(&call.member),
+        json!({"callId": call.id, "step": call.step, "outcome": outcome}),
+    )
+    .await?;
+    if outcome != "accepted" {
+        advance(tx, &call.incident_id, call.step, at).await?;
+    }
+    Ok(true)
+}
+
+async fn call_in(tx: &mut Transaction<'_, Sqlite>, call_id: &str) -> Result<Option<CallRecord>> {
+    Ok(sqlx::query(&format!(
+        "SELECT {CALL_COLUMNS} FROM calls c JOIN escalations e ON e.incident_id = c.incident_id WHERE c.id = ?"
+    ))
+    .bind(call_id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .map(|row| call_from_row(&row)))
+}
+
+/// Whether a webhook about `sid` may speak for this call: the SIDs agree, or the call has
+/// none yet (its placing request was cut short) and adopts this one.
+async fn matches_sid(
+    tx: &mut Transaction<'_, Sqlite>,
+    call: &CallRecord,
+    sid: &str,
+    at: Timestamp,
+) -> Result<bool> {
+    match &call.sid {
+        Some(known) => Ok(known == sid),
+        None => {
+            sqlx::query("UPDATE calls SET sid = ?, status = 'queued', updated_at = ? WHERE id = ? AND sid IS NULL")
+                .bind(sid)
+                .bind(micros(at))
+                .bind(&call.id)
+                .execute(&mut **tx)
+                .await?;
+            Ok(true)
+        }
+    }
+}
+
+impl Store {
+    /// Creates a roster.
+    pub async fn insert_roster(&self, roster: &Roster) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO rosters (id, name, members, loops, ring_timeout_seconds, fallback_url, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&roster.id)
+        .bind(&roster.name)
+        .bind(serde_json::to_string(&roster.members).expect("members serialize"))
+        .bind(i64::from(roster.loops))
+        .bind(i64::from(roster.ring_timeout_seconds))
+        .bind(&roster.fallback_url)
+        .bind(micros(roster.created_at))
+        .bind(micros(roster.updated_at))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces a roster's fields; false when there is no such roster.
+    pub async fn update_roster(&self, roster: &Roster) -> Result<bool> {
+        Ok(sqlx::query(
+            "UPDATE rosters SET name = ?, members = ?, loops = ?, ring_timeout_seconds = ?, fallback_url = ?, updated_at = ?
+             WHERE id = ?",
+        )
+        .bind(&roster.name)
+        .bind(serde_json::to_string(&roster.members).expect("members serialize"))
+        .bind(i64::from(roster.loops))
+        .bind(i64::from(roster.ring_timeout_seconds))
+        .bind(&roster.fallback_url)
+        .bind(micros(roster.updated_at))
+        .bind(&roster.id)
+        .execute(self.pool())
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    /// Deletes a roster; `Err` lists the routes that still use it.
+    pub async fn delete_roster(&self, id: &str) -> Result<Result<bool, Vec<String>>> {
+        let mut tx = self.write().await?;
+        let routes: Vec<String> = sqlx::query_scalar("SELECT id FROM routes WHERE roster_id = ?")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+        if !routes.is_empty() {
+            return Ok(Err(routes));
+        }
+        let deleted = sqlx::query("DELETE FROM rosters WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        tx.commit().await?;
+        Ok(Ok(deleted))
+    }
+
+    /// One roster.
+    pub async fn roster(&self, id: &str) -> Result<Option<Roster>> {
+        sqlx::query("SELECT * FROM rosters WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .map(|row| roster_from_row(&row))
+            .transpose()
+    }
+
+    /// Rosters in id order after `after_id`.
+    pub async fn list_rosters(&self, after_id: Option<&str>, limit: i64) -> Result<Vec<Roster>> {
+        let rows = sqlx::query("SELECT * FROM rosters WHERE id > ? ORDER BY id LIMIT ?")
+            .bind(after_id.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(roster_from_row).collect()
+    }
+
+    /// How many rosters there are.
+    pub async fn count_rosters(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM rosters")
+            .fetch_one(self.pool())
+            .await?)
+    }
+
+    /// Creates a route.
+    pub async fn insert_route(&self, route: &Route) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO routes (id, roster_id, alert_id, template_id, owner_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&route.id)
+        .bind(&route.roster_id)
+        .bind(&route.alert_id)
+        .bind(&route.template_id)
+        .bind(&route.owner_id)
+        .bind(micros(route.created_at))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces a route's roster and criteria; false when there is no such route.
+    pub async fn update_route(&self, route: &Route) -> Result<bool> {
+        Ok(sqlx::query(
+            "UPDATE routes SET roster_id = ?, alert_id = ?, template_id = ?, owner_id = ? WHERE id = ?",
+        )
+        .bind(&route.roster_id)
+        .bind(&route.alert_id)
+        .bind(&route.template_id)
+        .bind(&route.owner_id)
+        .bind(&route.id)
+        .execute(self.pool())
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    /// Deletes a route; false when there was none.
+    pub async fn delete_route(&self, id: &str) -> Result<bool> {
+        Ok(sqlx::query("DELETE FROM routes WHERE id = ?")
+            .bind(id)
+            .execute(self.pool())
+            .await?
+            .rows_affected()
+            == 1)
+    }
+
+    /// One route.
+    pub async fn route(&self, id: &str) -> Result<Option<Route>> {
+        Ok(sqlx::query("SELECT * FROM routes WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .map(|row| route_from_row(&row)))
+    }
+
+    /// Routes in id order after `after_id`.
+    pub async fn list_routes(&self, after_id: Option<&str>, limit: i64) -> Result<Vec<Route>> {
+        let rows = sqlx::query("SELECT * FROM routes WHERE id > ? ORDER BY id LIMIT ?")
+            .bind(after_id.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows.iter().map(route_from_row).collect())
+    }
+
+    /// An incident's escalation state, when it has one.
+    pub async fn escalation_state(&self, incident_id: &str) -> Result<Option<EscalationState>> {
+        let state: Option<String> =
+            sqlx::query_scalar("SELECT state FROM escalations WHERE incident_id = ?")
+                .bind(incident_id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(state.map(|s| match s.as_str() {
+            "ACTIVE" => EscalationState::Active,
+            "ACCEPTED" => EscalationState::Accepted,
+            "EXHAUSTED" => EscalationState::Exhausted,
+            _ => EscalationState::Stopped,
+        }))
+    }
+
+    /// Loops waiting for their next call, longest waiting first.
+    pub async fn pending_calls(&self) -> Result<Vec<PendingCall>> {
+        let rows = sqlx::query(
+            "SELECT e.incident_id, e.step, e.roster FROM escalations e
+             WHERE e.state = 'ACTIVE'
+               AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.incident_id = e.incident_id AND c.step = e.step)
+             ORDER BY e.ready_at, e.incident_id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(PendingCall {
+                    incident_id: row.get("incident_id"),
+                    step: row.get::<i64, _>("step") as u32,
+                    roster: json(row.get("roster"))?,
+                })
+            })
+            .collect()
+    }
+
+    /// Numbers on a call of ours that has not ended.
+    pub async fn busy_phones(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT phone FROM calls WHERE status NOT IN ('completed', 'busy', 'failed', 'no-answer', 'canceled')",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Records the intent to call `pending`'s member before Twilio is asked, so the step is
+    /// never dialed twice. `None` when the loop moved on or the step already has its call.
+    pub async fn begin_call(&self, pending: &PendingCall, at: Timestamp) -> Result<Option<String>> {
+        let mut tx = self.write().await?;
+        let current: Option<i64> = sqlx::query_scalar(
+            "SELECT step FROM escalations WHERE incident_id = ? AND state = 'ACTIVE'",
+        )
+        .bind(&pending.incident_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if current != Some(i64::from(pending.step)) {
+            return Ok(None);
+        }
+        let id = new_id("call");
+        let member = pending.member();
+        let inserted = sqlx::query(
+            "INSERT INTO calls (id, incident_id, step, loop_index, position, member, phone, status, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'placing', ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(&id)
+        .bind(&pending.incident_id)
+        .bind(i64::from(pending.step))
+        .bind(i64::from(pending.loop_index()))
+        .bind(i64::from(pending.position()))
+        .bind(&member.name)
+        .bind(&member.phone)
+        .bind(micros(at))
+        .bind(micros(at))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !inserted {
+            return Ok(None);
+        }
+        timeline(
+            &mut tx,
+            &pending.incident_id,
+            at,
+            "call-started",
+            Some(&member.name),
+            json!({"callId": id, "step": pending.step, "loop": pending.loop_index() + 1,
+                   "position": pending.position() + 1, "member": member.name,
+                   "phone": mask_phone(&member.phone)}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(id))
+    }
+
+    /// Twilio accepted the call. True when the loop still wants it; false when the incident
+    /// closed meanwhile and the call must be ended.
+    pub async fn call_placed(
+        &self,
+        call_id: &str,
+        sid: &str,
+        status: CallStatus,
+        at: Timestamp,
+    ) -> Result<bool> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "UPDATE calls SET sid = ?, status = CASE WHEN status = 'placing' THEN ? ELSE status END, updated_at = ?
+             WHERE id = ? AND (sid IS NULL OR sid = ?)",
+        )
+        .bind(sid)
+        .bind(status.as_str())
+        .bind(micros(at))
+        .bind(call_id)
+        .bind(sid)
+        .execute(&mut *tx)
+        .await?;
+        let Some(call) = call_in(&mut tx, call_id).await? else {
+            return Ok(false);
+        };
+        timeline(
+            &mut tx,
+            &call.incident_id,
+            at,
+            "call-placed",
+            Some(&call.member),
+            json!({"callId": call_id, "sid": sid, "status": status.as_str()}),
+        )
+        .await?;
+        let active: bool =
+            sqlx::query_scalar("SELECT state = 'ACTIVE' FROM escalations WHERE incident_id = ?")
+                .bind(&call.incident_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if !active {
+            sqlx::query("UPDATE calls SET end_requested = 1 WHERE id = ? AND end_requested = 0")
+                .bind(call_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(active)
+    }
+
+    /// Twilio refused the call, or the request to place it surely never reached Twilio,
+    /// or nothing was heard of it in time: the step is over, the loop moves on.
+    pub async fn call_not_placed(
+        &self,
+        call_id: &str,
+        outcome: &str,
+        reason: &str,
+        at: Timestamp,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        let Some(call) = call_in(&mut tx, call_id).await? else {
+            return Ok(());
+        };
+        sqlx::query(
+            "UPDATE calls SET status = 'failed', updated_at = ? WHERE id = ? AND sid IS NULL",
+        )
+        .bind(micros(at))
+        .bind(call_id)
+        .execute(&mut *tx)
+        .await?;
+        timeline(
+            &mut tx,
+            &call.incident_id,
+            at,
+            "call-failed",
+            Some(&call.member),
+            json!({"callId": call_id, "reason": reason}),
+        )
+        .await?;
+        decide(&mut tx, &call, outcome, at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A status callback (or a status read back from Twilio). Only moves a call forward:
+    /// a duplicate or a status older than the one known changes nothing. A final status on
+    /// an undecided call decides it: completed without a key press is no answer. Returns
+    /// whether anything changed.
+    pub async fn call_status(
+        &self,
+        call_id: &str,
+        sid: &str,
+        status: CallStatus,
+        at: Timestamp,
+    ) -> Result<bool> {
+        let mut tx = self.write().await?;
+        let Some(call) = call_in(&mut tx, call_id).await? else {
+            return Ok(false);
+        };
+        if !matches_sid(&mut tx, &call, sid, at).await? {
+            return Ok(false);
+        }
+        let known = call.status.map_or(0, CallStatus::rank);
+        if status.rank() <= known && call.status.is_some() {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE calls SET status = ?, updated_at = ? WHERE id = ?")
+            .bind(status.as_str())
+            .bind(micros(at))
+            .bind(call_id)
+            .execute(&mut *tx)
+            .await?;
+        timeline(
+            &mut tx,
+            &call.incident_id,
+            at,
+            "call-status",
+            Some(&call.member),
+            json!({"callId": call_id, "sid": sid, "status": status.as_str()}),
+        )
+        .await?;
+        if status.is_final() {
+            let outcome = match status {
+                CallStatus::Completed => "no-key-press",
+                other => other.as_str(),
+            };
+            decide(&mut tx, &call, outcome, at).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The voice webhook: the call was answered (prompt 1) or re-prompted (prompt 2).
+    /// `None` when the call is not ours or the SID does not match.
+    pub async fn call_answered(
+        &self,
+        call_id: &str,
+        sid: &str,
+        prompt: u32,
+        at: Timestamp,
+    ) -> Result<Option<CallContext>> {
+        let mut tx = self.write().await?;
+        let Some(call) = call_in(&mut tx, call_id).await? else {
+            return Ok(None);
+        };
+        if !matches_sid(&mut tx, &call, sid, at).await? {
+            return Ok(None);
+        }
+        let answered = sqlx::query(
+            "UPDATE calls SET status = 'in-progress', updated_at = ?
+             WHERE id = ? AND status IN ('placing', 'queued', 'initiated', 'ringing')",
+        )
+        .bind(micros(at))
+        .bind(call_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if answered {
+            timeline(
+                &mut tx,
+                &call.incident_id,
+                at,
+                "call-answered",
+                Some(&call.member),
+                json!({"callId": call_id}),
+            )
+            .await?;
+        }
+        if prompt > 1 && call.outcome.is_none() {
+            timeline(
+                &mut tx,
+                &call.incident_id,
+                at,
+                "call-silence",
+                Some(&call.member),
+                json!({"callId": call_id, "prompt": prompt}),
+            )
+            .await?;
+        }
+        let row = sqlx::query(
+            "SELECT i.summary, e.state = 'ACTIVE' AND e.step = ? AS live FROM incidents i JOIN escalations e ON e.incident_id = i.id WHERE i.id = ?",
+        )
+        .bind(i64::from(call.step))
+        .bind(&call.incident_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(CallContext {
+            member: call.member.clone(),
+            summary: row.get("summary"),
+            live: row.get::<bool, _>("live") && call.outcome.is_none(),
+        }))
+    }
+
+    /// A key pressed during the prompt. `None` when the call is not ours.
+    pub async fn key_pressed(
+        &self,
+        call_id: &str,
+        sid: &str,
+        digits: &str,
+        at: Timestamp,
+    ) -> Result<Option<KeyOutcome>> {
+        let mut tx = self.write().await?;
+        let Some(call) = call_in(&mut tx, call_id).await? else {
+            return Ok(None);
+        };
+        if !matches_sid(&mut tx, &call, sid, at).await? {
+            return Ok(None);
+        }
+        let live: bool = sqlx::query_scalar(
+            "SELECT state = 'ACTIVE' AND step = ? FROM escalations WHERE incident_id = ?",
+        )
+        .bind(i64::from(call.step))
+        .bind(&call.incident_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if !live || call.outcome.is_some() {
+            return Ok(Some(KeyOutcome::Stale));
+        }
+        sqlx::query("UPDATE calls SET digits = digits || ?, updated_at = ? WHERE id = ?")
+            .bind(digits)
+            .bind(micros(at))
+            .bind(call_id)
+            .execute(&mut *tx)
+            .await?;
+        timeline(
+            &mut tx,
+            &call.incident_id,
+            at,
+            "key-press",
+            Some(&call.member),
+            json!({"callId": call_id, "digits": digits}),
+        )
+        .await?;
+        let outcome = match digits {
+            "1" => {
+                decide(&mut tx, &call, "accepted", at).await?;
+                sqlx::query("UPDATE escalations SET state = 'ACCEPTED', updated_at = ? WHERE incident_id = ?")
+                    .bind(micros(at))
+                    .bind(&call.incident_id)
+                    .execute(&mut *tx)
+                    .await?;
+                let acknowledged = sqlx::query(
+                    "UPDATE incidents SET status = 'ACKNOWLEDGED', acknowledged_by = ?, updated_at = ? WHERE id = ? AND status = 'OPEN'",
+                )
+                .bind(&call.member)
+                .bind(micros(at))
+                .bind(&call.incident_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if acknowledged {
+                    timeline(
+                        &mut tx,
+                        &call.incident_id,
+                        at,
+                        "acknowledged",
+                        Some(&call.member),
+                        json!({"callId": call_id}),
+                    )
+                    .await?;
+                }
+                KeyOutcome::Accepted
+            }
+            "2" => {
+                decide(&mut tx, &call, "passed", at).await?;
+                KeyOutcome::Passed
+            }
+            "*" => KeyOutcome::Repeat,
+            _ => KeyOutcome::Unknown,
+        };
+        tx.commit().await?;
+        Ok(Some(outcome))
+    }
+
+    /// Calls that must be ended because their loop stopped, with Twilio's SID.
+    pub async fn calls_to_end(&self) -> Result<Vec<CallRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CALL_COLUMNS} FROM calls c JOIN escalations e ON e.incident_id = c.incident_id
+             WHERE c.end_requested = 1 AND c.sid IS NOT NULL"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(call_from_row).collect())
+    }
+
+    /// The request to end a call was made (or the call had already ended).
+    pub async fn call_end_sent(
+        &self,
+        call: &CallRecord,
+        status: CallStatus,
+        at: Timestamp,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("UPDATE calls SET end_requested = 2, updated_at = ? WHERE id = ?")
+            .bind(micros(at))
+            .bind(&call.id)
+            .execute(&mut *tx)
+            .await?;
+        timeline(
+            &mut tx,
+            &call.incident_id,
+            at,
+            "call-ended",
+            Some(&call.member),
+            json!({"callId": call.id, "sid": call.sid, "status": status.as_str()}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Calls not known to have ended: after a restart, or when their callbacks are late.
+    pub async fn unfinished_calls(&self) -> Result<Vec<CallRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CALL_COLUMNS} FROM calls c JOIN escalations e ON e.incident_id = c.incident_id
+             WHERE c.status NOT IN ('completed', 'busy', 'failed', 'no-answer', 'canceled')"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(call_from_row).collect())
+    }
+
+    /// Exhausted loops whose fallback has not fired.
+    pub async fn pending_fallbacks(&self) -> Result<Vec<Fallback>> {
+        let rows =
+            sqlx::query("SELECT incident_id, roster FROM escalations WHERE fallback = 'PENDING'")
+                .fetch_all(self.pool())
+                .await?;
+        rows.iter()
+            .map(|row| {
+                let roster: Roster = json(row.get("roster"))?;
+                Ok(Fallback {
+                    incident_id: row.get("incident_id"),
+                    url: roster.fallback_url.clone(),
+                    roster,
+                })
+            })
+            .collect()
+    }
+
+    /// Records that a fallback fired (once, whatever came of it).
+    pub async fn fallback_fired(
+        &self,
+        incident_id: &str,
+        sent: bool,
+        detail: serde_json::Value,
+        at: Timestamp,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        let changed = sqlx::query("UPDATE escalations SET fallback = ?, updated_at = ? WHERE incident_id = ? AND fallback = 'PENDING'")
+            .bind(if sent { "SENT" } else { "FAILED" })
+            .bind(micros(at))
+            .bind(incident_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        if changed {
+            timeline(&mut tx, incident_id, at, "fallback", None, detail).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

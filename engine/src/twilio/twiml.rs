@@ -1,0 +1,127 @@
+//! TwiML, the few verbs a call of ours uses: written by the voice webhook, read by the
+//! simulator.
+
+use std::fmt::Write as _;
+
+/// One TwiML verb.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verb {
+    /// Speak the text.
+    Say(String),
+    /// Collect one key press while speaking; on a key, POST `Digits` to `action`; on silence
+    /// for `timeout` seconds, go on with the next verb.
+    Gather {
+        /// Where the key goes.
+        action: String,
+        /// Seconds of silence to wait for.
+        timeout: u32,
+        /// What is spoken while listening.
+        say: Vec<String>,
+    },
+    /// Fetch TwiML from this URL and go on there.
+    Redirect(String),
+    /// End the call.
+    Hangup,
+}
+
+/// Writes a TwiML document.
+pub fn render(verbs: &[Verb]) -> String {
+    let mut xml = String::from(r#"<?xml version="1.0" encoding="UTF-8"?><Response>"#);
+    for verb in verbs {
+        match verb {
+            Verb::Say(text) => {
+                let _ = write!(xml, "<Say>{}</Say>", escape(text));
+            }
+            Verb::Gather {
+                action,
+                timeout,
+                say,
+            } => {
+                let _ = write!(
+                    xml,
+                    r#"<Gather input="dtmf" numDigits="1" method="POST" timeout="{timeout}" action="{}">"#,
+                    escape(action)
+                );
+                for text in say {
+                    let _ = write!(xml, "<Say>{}</Say>", escape(text));
+                }
+                xml.push_str("</Gather>");
+            }
+            Verb::Redirect(url) => {
+                let _ = write!(xml, r#"<Redirect method="POST">{}</Redirect>"#, escape(url));
+            }
+            Verb::Hangup => xml.push_str("<Hangup/>"),
+        }
+    }
+    xml.push_str("</Response>");
+    xml
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Reads a TwiML document; verbs other than these are an error naming them.
+pub fn parse(xml: &str) -> Result<Vec<Verb>, String> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| format!("TwiML is not XML: {e}"))?;
+    let root = doc.root_element();
+    if root.tag_name().name() != "Response" {
+        return Err(format!(
+            "TwiML's root is <{}>, not <Response>",
+            root.tag_name().name()
+        ));
+    }
+    let text = |node: roxmltree::Node| node.text().unwrap_or_default().trim().to_owned();
+    root.children()
+        .filter(|n| n.is_element())
+        .map(|node| match node.tag_name().name() {
+            "Say" => Ok(Verb::Say(text(node))),
+            "Gather" => Ok(Verb::Gather {
+                action: node.attribute("action").unwrap_or_default().to_owned(),
+                timeout: node
+                    .attribute("timeout")
+                    .map_or(Ok(5), str::parse)
+                    .map_err(|e| format!("<Gather timeout>: {e}"))?,
+                say: node
+                    .children()
+                    .filter(|n| n.has_tag_name("Say"))
+                    .map(text)
+                    .collect(),
+            }),
+            "Redirect" => Ok(Verb::Redirect(text(node))),
+            "Hangup" => Ok(Verb::Hangup),
+            other => Err(format!("unsupported TwiML verb <{other}>")),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_is_rendered_parses_back() {
+        let verbs = vec![
+            Verb::Gather {
+                action: "https://x.example/g?a=1&b=2".into(),
+                timeout: 6,
+                say: vec!["Disk <full> & \"hot\"".into()],
+            },
+            Verb::Redirect("https://x.example/v?prompt=2".into()),
+            Verb::Say("bye".into()),
+            Verb::Hangup,
+        ];
+        assert_eq!(parse(&render(&verbs)).unwrap(), verbs);
+    }
+}
