@@ -41,6 +41,15 @@ async fn every_role_is_allowed_exactly_its_resource_families() {
         ("viewer", key(&app, "viewer").await),
         ("ingest", key(&app, "ingest").await),
     ];
+    let roster = app
+        .send(
+            Method::POST,
+            "/rosters",
+            json!({"name": "on-call", "members": [{"name": "Ada", "phone": "+15550000001"}]}),
+            StatusCode::CREATED,
+        )
+        .await;
+    let roster_id = roster["id"].as_str().unwrap().to_owned();
     let wasm = tocsin_tests::guest("percent_credits_used").to_vec();
     // (family, method, path, body, roles allowed)
     type Row = (
@@ -132,6 +141,34 @@ async fn every_role_is_allowed_exactly_its_resource_families() {
             &["admin"],
         ),
         ("audit", Method::GET, "/audit".into(), None, &["admin"]),
+        (
+            "rosters",
+            Method::GET,
+            "/rosters".into(),
+            None,
+            &["admin", "editor", "viewer"],
+        ),
+        (
+            "rosters",
+            Method::POST,
+            "/rosters".into(),
+            Some(json!({"name": "ops", "members": [{"name": "Ada", "phone": "+15550000001"}]})),
+            &["admin"],
+        ),
+        (
+            "routes",
+            Method::GET,
+            "/routes".into(),
+            None,
+            &["admin", "editor", "viewer"],
+        ),
+        (
+            "routes",
+            Method::POST,
+            "/routes".into(),
+            Some(json!({"rosterId": roster_id, "match": {"ownerId": "acc1"}})),
+            &["admin"],
+        ),
     ];
     for (family, method, path, body, allowed) in &matrix {
         for (role, secret) in &keys {

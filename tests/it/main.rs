@@ -8,6 +8,7 @@ mod hostile;
 mod loading;
 mod params;
 mod plugins;
+mod rosters;
 mod server;
 mod support;
 mod templates;
