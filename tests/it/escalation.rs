@@ -944,3 +944,83 @@ async fn a_server_killed_mid_ring_resumes_without_calling_twice() {
     child.kill();
     phones.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hanging_up_and_failing_move_on_and_star_repeats_the_prompt() {
+    let phones = Phones::start(&[(A, "hang-up"), (B, "failed"), (C, "keys:*1")]).await;
+    let app = escalating_app(&phones).await;
+    let roster = create_roster(&app, &[("Ada", A), ("Bo", B), ("Cy", C)], json!({})).await;
+    route_all_to(&app, &roster).await;
+    let alert = alarm_alert(&app).await;
+    alarm(&app, "a1", "FIRING").await;
+
+    let incident = incident_where(&app, &alert, |i| i["status"] == "ACKNOWLEDGED").await;
+    assert_eq!(incident["acknowledgedBy"], "Cy");
+    let calls = phones.calls().await;
+    assert_eq!(phones.called().await, [A, B, C]);
+    assert_eq!(calls[0]["digits"], json!([]));
+    assert_eq!(calls[1]["status"], "failed");
+    assert_eq!(calls[2]["digits"], json!(["*", "1"]));
+    let heard = calls[2]["heard"].as_array().unwrap();
+    assert_eq!(heard[0], heard[1], "star repeats the prompt");
+    let timeline = timeline(&app, incident["id"].as_str().unwrap()).await;
+    let outcomes: Vec<&str> = timeline
+        .iter()
+        .filter(|e| e["kind"] == "call-outcome")
+        .map(|e| e["detail"]["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["no-key-press", "failed", "accepted"]);
+    app.stop().await;
+    phones.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_answers_bad_requests_with_twilios_errors() {
+    use tocsin::twilio::{Client, Error, NewCall};
+    let phones = Phones::start(&[]).await;
+    let call = |to: &'static str| NewCall {
+        to,
+        voice_url: "http://127.0.0.1:9/voice",
+        status_callback: "http://127.0.0.1:9/status",
+        ring_timeout_seconds: 30,
+    };
+    let client = Client::new(phones.account.clone());
+    match client.create_call(&call("555-0100")).await {
+        Err(Error::Api {
+            status: 400,
+            code: Some(21211),
+            message,
+        }) => {
+            assert!(message.contains("555-0100"), "{message}")
+        }
+        other => panic!("a bad To: {other:?}"),
+    }
+    let wrong = Client::new(Account {
+        auth_token: "wrong".into(),
+        ..phones.account.clone()
+    });
+    match wrong.create_call(&call(A)).await {
+        Err(Error::Api {
+            status: 401,
+            code: Some(20003),
+            ..
+        }) => {}
+        other => panic!("bad credentials: {other:?}"),
+    }
+    match client
+        .fetch_call("CA00000000000000000000000000000000")
+        .await
+    {
+        Err(Error::Api {
+            status: 404,
+            code: Some(20404),
+            ..
+        }) => {}
+        other => panic!("an unknown call: {other:?}"),
+    }
+    let placed = client.create_call(&call(A)).await.unwrap();
+    assert!(placed.sid.starts_with("CA") && placed.sid.len() == 34);
+    let ended = client.end_call(&placed.sid).await.unwrap();
+    assert_eq!(ended.status, tocsin::twilio::CallStatus::Canceled);
+    phones.server.stop().await;
+}
