@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod escalation;
 pub mod evaluator;
+pub mod hooks;
 pub mod http;
 pub mod metrics;
 pub mod registry;

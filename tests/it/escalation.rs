@@ -1024,3 +1024,74 @@ async fn the_simulator_answers_bad_requests_with_twilios_errors() {
     assert_eq!(ended.status, tocsin::twilio::CallStatus::Canceled);
     phones.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alertmanager_alarm_rings_an_operator_and_its_resolution_closes_the_incident() {
+    let phones = Phones::start(&[(A, "accept")]).await;
+    let app = escalating_app(&phones).await;
+    let roster = create_roster(&app, &[("Ada", A)], json!({})).await;
+    route_all_to(&app, &roster).await;
+    let created = app
+        .send(
+            Method::POST,
+            "/integrations",
+            json!({"name": "prometheus", "kind": "alertmanager"}),
+            StatusCode::CREATED,
+        )
+        .await;
+    let (id, secret) = (
+        created["id"].as_str().unwrap(),
+        created["secret"].as_str().unwrap(),
+    );
+    let alert = created["alertId"].as_str().unwrap();
+    let firing = std::fs::read(
+        tocsin_tests::workspace().join("../shared/fixtures/webhooks/alertmanager_v4-firing.json"),
+    )
+    .unwrap();
+    let post = |body: Vec<u8>| {
+        app.client
+            .post(format!("{}/hooks/{id}", app.base))
+            .bearer_auth(secret)
+            .body(body)
+            .send()
+    };
+    assert_eq!(post(firing.clone()).await.unwrap().status(), StatusCode::OK);
+
+    // Three alarms, three incidents; Ada takes each, one call at a time.
+    let acknowledged = wait_until("Ada to accept all three", || async {
+        let incidents = app.incidents_of(alert).await;
+        (incidents.len() == 3 && incidents.iter().all(|i| i["status"] == "ACKNOWLEDGED"))
+            .then_some(incidents)
+    })
+    .await;
+    assert!(acknowledged.iter().all(|i| i["acknowledgedBy"] == "Ada"));
+    assert_eq!(phones.called().await, [A, A, A]);
+
+    let mut resolved: Value = serde_json::from_slice(&firing).unwrap();
+    resolved["status"] = json!("resolved");
+    for alarm in resolved["alerts"].as_array_mut().unwrap() {
+        alarm["status"] = json!("resolved");
+    }
+    assert_eq!(
+        post(resolved.to_string().into_bytes())
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let closed = wait_until("the incidents to close", || async {
+        let incidents = app.incidents_of(alert).await;
+        incidents
+            .iter()
+            .all(|i| i["status"] == "CLOSED")
+            .then_some(incidents)
+    })
+    .await;
+    assert!(
+        closed.iter().all(|i| i["closedBy"] == "auto-resolve"),
+        "{closed:?}"
+    );
+    assert_eq!(phones.calls().await.len(), 3);
+    app.stop().await;
+    phones.server.stop().await;
+}

@@ -10,6 +10,7 @@ pub mod entities;
 pub mod error;
 pub mod events;
 pub mod incidents;
+pub mod integrations;
 pub mod keys;
 pub mod ops;
 pub mod plugins;
@@ -126,6 +127,7 @@ pub fn router(core: AppState) -> axum::Router {
         .merge(rosters::router())
         .merge(ops::router())
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .merge(integrations::router())
         // Uploads carry a compiled component, larger than any JSON body.
         .merge(plugins::router())
         .split_for_parts();

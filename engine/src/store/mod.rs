@@ -5,6 +5,7 @@ pub mod data;
 pub mod escalation;
 pub mod incidents;
 pub mod ingest;
+pub mod integrations;
 pub mod keys;
 pub mod templates;
 

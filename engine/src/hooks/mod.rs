@@ -1,0 +1,3 @@
+//! Cloud triggers: platforms' alarm webhooks, read into ALARM entities.
+
+pub mod adapters;

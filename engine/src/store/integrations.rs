@@ -1,0 +1,226 @@
+//! Integrations (cloud and monitor webhooks), their delivery dedup and rejected deliveries.
+
+use super::keys::hash_key;
+use super::{Result, Store, instant, micros};
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use tocsin_sdk::time::Timestamp;
+
+/// Rejected deliveries kept per integration.
+pub const REJECTED_KEPT: i64 = 50;
+
+/// An integration, without its secret.
+#[derive(Debug, Clone)]
+pub struct Integration {
+    /// Id, in the hook URL.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Which platform (`aws-sns`, `alertmanager`…).
+    pub kind: String,
+    /// The cloud_alarm alert that turns its alarms into incidents.
+    pub alert_id: Option<String>,
+    /// Grafana's HMAC key.
+    pub hmac_key: Option<String>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed (a rotation).
+    pub updated_at: DateTime<Utc>,
+}
+
+fn from_row(row: &sqlx::sqlite::SqliteRow) -> Integration {
+    Integration {
+        id: row.get("id"),
+        name: row.get("name"),
+        kind: row.get("kind"),
+        alert_id: row.get("alert_id"),
+        hmac_key: row.get("hmac_key"),
+        created_at: instant(row.get("created_at")),
+        updated_at: instant(row.get("updated_at")),
+    }
+}
+
+/// A delivery that was refused.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RejectedDelivery {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Why.
+    pub reason: String,
+    /// The start of the body.
+    pub body: String,
+}
+
+impl Store {
+    /// Creates an integration with `secret`.
+    pub async fn insert_integration(&self, integration: &Integration, secret: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO integrations (id, name, kind, secret_hash, alert_id, hmac_key, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&integration.id)
+        .bind(&integration.name)
+        .bind(&integration.kind)
+        .bind(hash_key(secret))
+        .bind(&integration.alert_id)
+        .bind(&integration.hmac_key)
+        .bind(micros(integration.created_at))
+        .bind(micros(integration.updated_at))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces an integration's secret; false when there is no such integration.
+    pub async fn rotate_integration_secret(
+        &self,
+        id: &str,
+        secret: &str,
+        at: Timestamp,
+    ) -> Result<bool> {
+        Ok(
+            sqlx::query("UPDATE integrations SET secret_hash = ?, updated_at = ? WHERE id = ?")
+                .bind(hash_key(secret))
+                .bind(micros(at))
+                .bind(id)
+                .execute(self.pool())
+                .await?
+                .rows_affected()
+                == 1,
+        )
+    }
+
+    /// Deletes an integration and its delivery records; false when there was none.
+    pub async fn delete_integration(&self, id: &str) -> Result<bool> {
+        let mut tx = self.write().await?;
+        for table in ["deliveries", "rejected_deliveries"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE integration_id = ?"))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let deleted = sqlx::query("DELETE FROM integrations WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    /// One integration.
+    pub async fn integration(&self, id: &str) -> Result<Option<Integration>> {
+        Ok(sqlx::query("SELECT * FROM integrations WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .map(|row| from_row(&row)))
+    }
+
+    /// The integration whose id and secret these are; `None` for either wrong.
+    pub async fn authenticate_integration(
+        &self,
+        id: &str,
+        secret: &str,
+    ) -> Result<Option<Integration>> {
+        Ok(
+            sqlx::query("SELECT * FROM integrations WHERE id = ? AND secret_hash = ?")
+                .bind(id)
+                .bind(hash_key(secret))
+                .fetch_optional(self.pool())
+                .await?
+                .map(|row| from_row(&row)),
+        )
+    }
+
+    /// Integrations in id order after `after_id`.
+    pub async fn list_integrations(
+        &self,
+        after_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Integration>> {
+        let rows = sqlx::query("SELECT * FROM integrations WHERE id > ? ORDER BY id LIMIT ?")
+            .bind(after_id.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows.iter().map(from_row).collect())
+    }
+
+    /// Records a delivery's digest; false when it was already taken.
+    pub async fn first_delivery(
+        &self,
+        integration_id: &str,
+        digest: &str,
+        at: Timestamp,
+    ) -> Result<bool> {
+        Ok(sqlx::query("INSERT INTO deliveries (integration_id, digest, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+            .bind(integration_id)
+            .bind(digest)
+            .bind(micros(at))
+            .execute(self.pool())
+            .await?
+            .rows_affected()
+            == 1)
+    }
+
+    /// Forgets a delivery's digest (it could not be stored, so a resend must be taken).
+    pub async fn forget_delivery(&self, integration_id: &str, digest: &str) -> Result<()> {
+        sqlx::query("DELETE FROM deliveries WHERE integration_id = ? AND digest = ?")
+            .bind(integration_id)
+            .bind(digest)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Keeps a refused delivery, dropping the oldest beyond [`REJECTED_KEPT`].
+    pub async fn reject_delivery(
+        &self,
+        integration_id: &str,
+        reason: &str,
+        body: &[u8],
+        at: Timestamp,
+    ) -> Result<()> {
+        let start = String::from_utf8_lossy(&body[..body.len().min(4096)]).into_owned();
+        let mut tx = self.write().await?;
+        sqlx::query("INSERT INTO rejected_deliveries (integration_id, at, reason, body) VALUES (?, ?, ?, ?)")
+            .bind(integration_id)
+            .bind(micros(at))
+            .bind(reason)
+            .bind(start)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "DELETE FROM rejected_deliveries WHERE integration_id = ? AND id NOT IN
+                 (SELECT id FROM rejected_deliveries WHERE integration_id = ? ORDER BY id DESC LIMIT ?)",
+        )
+        .bind(integration_id)
+        .bind(integration_id)
+        .bind(REJECTED_KEPT)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// An integration's rejected deliveries, newest first.
+    pub async fn rejected_deliveries(&self, integration_id: &str) -> Result<Vec<RejectedDelivery>> {
+        let rows = sqlx::query(
+            "SELECT * FROM rejected_deliveries WHERE integration_id = ? ORDER BY id DESC",
+        )
+        .bind(integration_id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| RejectedDelivery {
+                at: instant(row.get("at")),
+                reason: row.get("reason"),
+                body: row.get("body"),
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,412 @@
+//! Cloud triggers through the real server: every shared webhook fixture, signatures,
+//! secrets, bad deliveries, duplicates, and one alarm all the way to a phone call.
+
+use crate::support::{ADMIN_KEY, TestApp, spawn_app};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(
+        tocsin_tests::workspace()
+            .join("../shared/fixtures/webhooks")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// Creates an integration; returns (id, secret, alert id).
+async fn integration(app: &TestApp, kind: &str, extra: Value) -> (String, String, String) {
+    let mut body = json!({"name": format!("{kind} hook"), "kind": kind});
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let created = app
+        .send(Method::POST, "/integrations", body, StatusCode::CREATED)
+        .await;
+    let text = |k: &str| created[k].as_str().unwrap().to_owned();
+    app.wait_for_evaluation(&text("alertId"), None).await;
+    (text("id"), text("secret"), text("alertId"))
+}
+
+async fn deliver(app: &TestApp, id: &str, secret: &str, body: Vec<u8>) -> (StatusCode, Value) {
+    let response = app
+        .client
+        .post(format!("{}/hooks/{id}", app.base))
+        .bearer_auth(secret)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn alarms_of(app: &TestApp, integration: &str) -> Vec<Value> {
+    app.get(&format!("/entities/ALARM?ownerId={integration}"))
+        .await["data"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Waits until the alert's open incidents number `n`, and returns them.
+async fn open_incidents(app: &TestApp, alert: &str, n: usize) -> Vec<Value> {
+    for _ in 0..200 {
+        let open: Vec<Value> = app
+            .incidents_of(alert)
+            .await
+            .into_iter()
+            .filter(|i| i["status"] != "CLOSED")
+            .collect();
+        if open.len() == n {
+            return open;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!(
+        "{alert} never had {n} open incidents: {:?}",
+        app.incidents_of(alert).await
+    );
+}
+
+struct Expect {
+    file: &'static str,
+    kind: &'static str,
+    /// (key, state, name, severity) of each alarm, in any order.
+    alarms: &'static [(
+        &'static str,
+        &'static str,
+        &'static str,
+        Option<&'static str>,
+    )],
+    open_incidents: usize,
+    acknowledged: bool,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fixture_becomes_the_expected_alarms_and_incidents() {
+    let table = [
+        Expect {
+            file: "alertmanager_v4-firing.json",
+            kind: "alertmanager",
+            alarms: &[
+                (
+                    "72a2002704e27a2e",
+                    "FIRING",
+                    "主机CPU使用率",
+                    Some("exception"),
+                ),
+                (
+                    "ba18df1a61fe8e0b",
+                    "FIRING",
+                    "主机CPU使用率",
+                    Some("exception"),
+                ),
+                (
+                    "5a6e9db40eb24b04",
+                    "FIRING",
+                    "主机CPU使用率",
+                    Some("exception"),
+                ),
+            ],
+            open_incidents: 3,
+            acknowledged: false,
+        },
+        Expect {
+            file: "alertmanager_v4-resolved.json",
+            kind: "alertmanager",
+            alarms: &[("20453f227ff62f33", "RESOLVED", "Grafana进程存活", None)],
+            open_incidents: 0,
+            acknowledged: false,
+        },
+        Expect {
+            file: "aws-eventbridge_cloudwatch-alarm-state-change.json",
+            kind: "aws-eventbridge",
+            alarms: &[(
+                "arn:aws:cloudwatch:us-east-1:123456789012:alarm:ServerCpuTooHigh",
+                "FIRING",
+                "ServerCpuTooHigh",
+                None,
+            )],
+            open_incidents: 1,
+            acknowledged: false,
+        },
+        Expect {
+            file: "azure-monitor_common-schema-fired.json",
+            kind: "azure-monitor",
+            alarms: &[(
+                "/subscriptions/12345a-1234b-123c-123d-12345678e/providers/Microsoft.AlertsManagement/alerts/12345a-1234b-123c-123d-12345678e",
+                "FIRING",
+                "AcmeRule",
+                Some("INFO"),
+            )],
+            open_incidents: 1,
+            acknowledged: false,
+        },
+        Expect {
+            file: "gcp-monitoring_incident-open.json",
+            kind: "gcp-monitoring",
+            alarms: &[(
+                "0.nrwotmyokd9n",
+                "FIRING",
+                "Test-incident-canary",
+                Some("ERROR"),
+            )],
+            open_incidents: 1,
+            acknowledged: false,
+        },
+        Expect {
+            file: "gcp-monitoring_test-notification.json",
+            kind: "gcp-monitoring",
+            alarms: &[],
+            open_incidents: 0,
+            acknowledged: true,
+        },
+        Expect {
+            file: "grafana_unified-firing.json",
+            kind: "grafana",
+            alarms: &[("e6349a25f5ef0e9e", "FIRING", "Memory (copy)", None)],
+            open_incidents: 1,
+            acknowledged: false,
+        },
+        Expect {
+            file: "pingdom_down.json",
+            kind: "pingdom",
+            alarms: &[("2048467", "FIRING", "Test check", Some("CRITICAL"))],
+            open_incidents: 1,
+            acknowledged: false,
+        },
+        Expect {
+            file: "uptime-kuma_down.json",
+            kind: "uptime-kuma",
+            alarms: &[("89", "FIRING", "test", Some("CRITICAL"))],
+            open_incidents: 1,
+            acknowledged: false,
+        },
+    ];
+    let app = spawn_app().await;
+    for expect in table {
+        let (id, secret, alert) = integration(&app, expect.kind, json!({})).await;
+        let (status, response) = deliver(&app, &id, &secret, fixture(expect.file)).await;
+        assert_eq!(status, StatusCode::OK, "{}: {response}", expect.file);
+        assert_eq!(
+            response["alarms"],
+            expect.alarms.len(),
+            "{}: {response}",
+            expect.file
+        );
+        assert_eq!(
+            response["acknowledged"].is_string(),
+            expect.acknowledged,
+            "{}",
+            expect.file
+        );
+        let stored = alarms_of(&app, &id).await;
+        assert_eq!(
+            stored.len(),
+            expect.alarms.len(),
+            "{}: {stored:?}",
+            expect.file
+        );
+        for (key, state, name, severity) in expect.alarms {
+            let entity = stored
+                .iter()
+                .find(|e| e["entityId"] == format!("{id}:{key}"))
+                .unwrap_or_else(|| panic!("{}: no alarm {key} in {stored:?}", expect.file));
+            let a = &entity["attributes"];
+            assert_eq!(a["state"], *state, "{}", expect.file);
+            assert_eq!(a["name"], *name, "{}", expect.file);
+            assert_eq!(a["severity"].as_str(), *severity, "{}", expect.file);
+            assert_eq!(a["source"], expect.kind, "{}", expect.file);
+        }
+        let incidents = open_incidents(&app, &alert, expect.open_incidents).await;
+        for incident in &incidents {
+            assert_eq!(incident["reportData"]["state"], "FIRING", "{}", expect.file);
+        }
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolved_closes_and_duplicates_change_nothing() {
+    let app = spawn_app().await;
+    let (id, secret, alert) = integration(&app, "alertmanager", json!({})).await;
+    let firing = fixture("alertmanager_v4-firing.json");
+    assert_eq!(
+        deliver(&app, &id, &secret, firing.clone()).await.0,
+        StatusCode::OK
+    );
+    let opened = open_incidents(&app, &alert, 3).await;
+    let (status, again) = deliver(&app, &id, &secret, firing.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again["duplicate"], true);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(open_incidents(&app, &alert, 3).await.len(), opened.len());
+
+    // The same group, resolved (Alertmanager resends it with each alert's status).
+    let mut resolved: Value = serde_json::from_slice(&firing).unwrap();
+    resolved["status"] = json!("resolved");
+    for alert in resolved["alerts"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .take(2)
+    {
+        alert["status"] = json!("resolved");
+    }
+    let (status, _) = deliver(&app, &id, &secret, resolved.to_string().into_bytes()).await;
+    assert_eq!(status, StatusCode::OK);
+    let still_open = open_incidents(&app, &alert, 1).await;
+    assert_eq!(
+        still_open[0]["subject"],
+        format!("{id}:5a6e9db40eb24b04"),
+        "per-alert status, not the group's"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_signatures_and_bad_payloads_are_refused_and_nothing_changes() {
+    let app = spawn_app().await;
+    let (id, secret, alert) = integration(&app, "grafana", json!({"hmacKey": "grafana-key"})).await;
+    let body = fixture("grafana_unified-firing.json");
+
+    // An unknown integration and a wrong secret look the same.
+    let (unknown, unknown_body) = deliver(&app, "int_nope", &secret, body.clone()).await;
+    let (wrong, wrong_body) = deliver(&app, &id, "tsk_wrong", body.clone()).await;
+    assert_eq!(
+        (unknown, wrong),
+        (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED)
+    );
+    assert_eq!(unknown_body, wrong_body);
+
+    // A wrong Grafana signature, or none.
+    for signature in [None, Some("00ff")] {
+        let mut request = app
+            .client
+            .post(format!("{}/hooks/{id}?token={secret}", app.base))
+            .body(body.clone());
+        if let Some(signature) = signature {
+            request = request.header("X-Grafana-Alerting-Signature", signature);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let message: Value = response.json().await.unwrap();
+        assert!(
+            message["message"]
+                .as_str()
+                .unwrap()
+                .contains("X-Grafana-Alerting-Signature"),
+            "{message}"
+        );
+    }
+    assert!(alarms_of(&app, &id).await.is_empty());
+    let rejected = app.get(&format!("/integrations/{id}/rejected")).await;
+    assert_eq!(rejected["data"].as_array().unwrap().len(), 2, "{rejected}");
+    assert!(
+        rejected["data"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("X-Grafana-Alerting-Signature")
+    );
+
+    // The right signature, with the secret as ?token=.
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"grafana-key").unwrap();
+    mac.update(&body);
+    let signature: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let response = app
+        .client
+        .post(format!("{}/hooks/{id}?token={secret}", app.base))
+        .header("X-Grafana-Alerting-Signature", signature)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    open_incidents(&app, &alert, 1).await;
+
+    // Not JSON, a payload of another platform, and an oversized one.
+    let (plain, plain_secret, _) = integration(&app, "pingdom", json!({})).await;
+    let (status, response) = deliver(&app, &plain, &plain_secret, b"{not json".to_vec()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{response}");
+    assert!(
+        response["message"]
+            .as_str()
+            .unwrap()
+            .contains("the body is not JSON"),
+        "{response}"
+    );
+    let (status, response) = deliver(
+        &app,
+        &plain,
+        &plain_secret,
+        fixture("uptime-kuma_down.json"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        response["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a pingdom payload: /current_state is missing"),
+        "{response}"
+    );
+    let (status, _) = deliver(&app, &plain, &plain_secret, vec![b' '; 300 << 10]).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(alarms_of(&app, &plain).await.is_empty());
+    let rejected = app.get(&format!("/integrations/{plain}/rejected")).await;
+    assert_eq!(rejected["data"].as_array().unwrap().len(), 2, "{rejected}");
+
+    // Rotating the secret: the old one stops working.
+    let rotated = app
+        .send(
+            Method::POST,
+            &format!("/integrations/{plain}/rotate"),
+            json!(null),
+            StatusCode::OK,
+        )
+        .await;
+    let (status, _) = deliver(&app, &plain, &plain_secret, fixture("pingdom_down.json")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = deliver(
+        &app,
+        &plain,
+        rotated["secret"].as_str().unwrap(),
+        fixture("pingdom_down.json"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Kinds: SNS is refused for now, nonsense always.
+    for (kind, message) in [
+        ("aws-sns", "not available yet"),
+        ("smoke-signals", "is not one of"),
+    ] {
+        let response = app
+            .send(
+                Method::POST,
+                "/integrations",
+                json!({"name": "x", "kind": kind}),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        assert!(
+            response["message"].as_str().unwrap().contains(message),
+            "{response}"
+        );
+    }
+    let (status, _) = app.call(Method::GET, "/integrations", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let audit = app.get("/audit").await.to_string();
+    assert!(audit.contains("integration.create") && audit.contains("integration.rotate"));
+    let _ = ADMIN_KEY;
+    app.stop().await;
+}
