@@ -62,6 +62,8 @@ pub enum IncidentEvent {
         incident_id: String,
         /// Its alert.
         alert_id: String,
+        /// The finding's subject.
+        subject: String,
     },
     /// It closed, by resolution, API or expiry.
     Closed {

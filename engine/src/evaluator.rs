@@ -285,6 +285,7 @@ async fn record(core: &Core, batch: Vec<Evaluated>) {
                 let _ = core.incidents.send(IncidentEvent::Opened {
                     incident_id: id,
                     alert_id: alert.id.clone(),
+                    subject,
                 });
             }
             Change::Resolved(id) => {
