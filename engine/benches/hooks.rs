@@ -15,7 +15,13 @@ use tocsin::clock::Clock;
 use tocsin::config::Config;
 
 const KEY: &str = "bench-admin-key";
-const PAYLOADS: usize = 1_000;
+/// Deliveries sent; `BENCH_PAYLOADS` overrides it.
+fn payloads() -> usize {
+    std::env::var("BENCH_PAYLOADS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000)
+}
 const ALERTS_PER_PAYLOAD: usize = 10;
 const CLIENTS: usize = 32;
 
@@ -71,7 +77,8 @@ async fn main() {
         }
     });
 
-    let payloads: Vec<(Vec<String>, Vec<u8>)> = (0..PAYLOADS).map(payload).collect();
+    let count = payloads();
+    let payloads: Vec<(Vec<String>, Vec<u8>)> = (0..count).map(payload).collect();
     let queue = Arc::new(Mutex::new(payloads));
     let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let started = Instant::now();
@@ -106,8 +113,8 @@ async fn main() {
         worker.await.unwrap();
     }
     let accepted = started.elapsed();
-    let total = PAYLOADS * ALERTS_PER_PAYLOAD;
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let total = count * ALERTS_PER_PAYLOAD;
+    let deadline = Instant::now() + Duration::from_secs(60);
     while opened.lock().unwrap().len() < total && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -121,8 +128,17 @@ async fn main() {
         .collect();
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    let problems = server
+        .core()
+        .catalog
+        .get(created["alertId"].as_str().unwrap())
+        .and_then(|a| a.last_evaluation.clone())
+        .and_then(|l| l.message);
+    if let Some(problem) = problems {
+        println!("the integration's alert last failed with: {problem}");
+    }
     println!(
-        "{total} alarms in {PAYLOADS} Alertmanager deliveries from {CLIENTS} clients: accepted and committed in {:.2} s = {:.0} alarms/s; all {} incidents open after {:.2} s",
+        "{total} alarms in {count} Alertmanager deliveries from {CLIENTS} clients: accepted and committed in {:.2} s = {:.0} alarms/s; all {} incidents open after {:.2} s",
         accepted.as_secs_f64(),
         total as f64 / accepted.as_secs_f64(),
         opened.len(),
