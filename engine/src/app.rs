@@ -51,6 +51,8 @@ pub struct Core {
     pub incidents: broadcast::Sender<IncidentEvent>,
     /// Phone escalation.
     pub escalation: Escalation,
+    /// Pruning of resolved alarms.
+    pub alarms: crate::hooks::Pruner,
 }
 
 /// An incident changed status.
@@ -226,6 +228,7 @@ impl Server {
                 config.gather_timeout_seconds,
                 config.fallback_url.clone(),
             ),
+            alarms: Default::default(),
         });
 
         let now = core.clock.now();

@@ -410,3 +410,39 @@ async fn secrets_signatures_and_bad_payloads_are_refused_and_nothing_changes() {
     let _ = ADMIN_KEY;
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolved_alarms_are_pruned_an_hour_after_their_incident_closed() {
+    let app = spawn_app().await;
+    let (id, secret, alert) = integration(&app, "generic", json!({})).await;
+    let alarm = |key: &str, state: &str| {
+        json!({"key": key, "state": state, "name": "Down", "resource": "web"})
+            .to_string()
+            .into_bytes()
+    };
+    for key in ["a", "b"] {
+        deliver(&app, &id, &secret, alarm(key, "FIRING")).await;
+    }
+    open_incidents(&app, &alert, 2).await;
+    deliver(&app, &id, &secret, alarm("a", "RESOLVED")).await;
+    open_incidents(&app, &alert, 1).await;
+
+    app.advance(chrono::Duration::minutes(61));
+    // The next delivery prunes: "a" resolved an hour ago; "b" still fires.
+    deliver(&app, &id, &secret, alarm("c", "FIRING")).await;
+    let keys: Vec<String> = alarms_of(&app, &id)
+        .await
+        .iter()
+        .map(|e| e["entityId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(!keys.contains(&format!("{id}:a")), "{keys:?}");
+    let closed = app.incidents_of(&alert).await;
+    assert!(
+        closed
+            .iter()
+            .any(|i| i["subject"] == format!("{id}:a") && i["status"] == "CLOSED"),
+        "the incident keeps its record"
+    );
+    app.stop().await;
+}

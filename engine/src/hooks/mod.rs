@@ -1,3 +1,44 @@
 //! Cloud triggers: platforms' alarm webhooks, read into ALARM entities.
 
 pub mod adapters;
+
+use crate::app::Core;
+use std::sync::Mutex;
+use tocsin_sdk::time::Timestamp;
+
+/// How long a resolved alarm is kept once its incident is closed.
+pub const RESOLVED_KEPT_FOR: chrono::Duration = chrono::Duration::hours(1);
+/// How often resolved alarms are pruned, at most.
+const PRUNE_EVERY: chrono::Duration = chrono::Duration::minutes(1);
+
+/// Pruning of resolved alarms. Each alarm a platform ever sent stays an entity of its
+/// integration's alert, which reads them all at every evaluation; without pruning, an
+/// integration would slow down with its history.
+#[derive(Debug, Default)]
+pub struct Pruner {
+    last: Mutex<Option<Timestamp>>,
+}
+
+impl Pruner {
+    /// Deletes alarms resolved more than [`RESOLVED_KEPT_FOR`] ago whose incident is closed,
+    /// at most once a minute.
+    pub async fn maybe_prune(&self, core: &Core) {
+        let now = core.clock.now();
+        {
+            let mut last = self.last.lock().expect("pruner lock");
+            if last.is_some_and(|at| now - at < PRUNE_EVERY) {
+                return;
+            }
+            *last = Some(now);
+        }
+        match core
+            .store
+            .prune_resolved_alarms(now - RESOLVED_KEPT_FOR)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(alarms = n, "pruned resolved alarms"),
+            Err(e) => tracing::error!(error = %e, "could not prune resolved alarms"),
+        }
+    }
+}

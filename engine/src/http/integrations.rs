@@ -431,6 +431,7 @@ async fn hook(
         core.entity_changed("ALARM", &entity, Some(&id));
     }
     tracing::info!(integration = %id, alarms = count, "delivery stored");
+    core.alarms.maybe_prune(&core).await;
     Ok(Json(HookResponse {
         alarms: count,
         duplicate: false,

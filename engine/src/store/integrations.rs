@@ -206,6 +206,20 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes integrations' alarms that resolved before `before` and have no unclosed
+    /// incident (cloud_alarm's subject is the alarm's entity id). Returns how many.
+    pub async fn prune_resolved_alarms(&self, before: Timestamp) -> Result<u64> {
+        Ok(sqlx::query(
+            "DELETE FROM entities WHERE entity_type = 'ALARM' AND owner_type = 'INTEGRATION'
+               AND json_extract(attributes, '$.state') = 'RESOLVED' AND updated_at < ?
+               AND NOT EXISTS (SELECT 1 FROM incidents i WHERE i.subject = entities.entity_id AND i.status != 'CLOSED')",
+        )
+        .bind(micros(before))
+        .execute(self.pool())
+        .await?
+        .rows_affected())
+    }
+
     /// An integration's rejected deliveries, newest first.
     pub async fn rejected_deliveries(&self, integration_id: &str) -> Result<Vec<RejectedDelivery>> {
         let rows = sqlx::query(
