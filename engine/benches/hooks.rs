@@ -120,8 +120,8 @@ async fn main() {
     }
     let all_open = started.elapsed();
     listener.abort();
-    let opened = opened.lock().unwrap();
-    let sent = sent.lock().unwrap();
+    let opened = std::mem::take(&mut *opened.lock().unwrap());
+    let sent = std::mem::take(&mut *sent.lock().unwrap());
     let mut latencies: Vec<Duration> = sent
         .iter()
         .filter_map(|(fp, at)| Some(opened.get(&format!("{id}:{fp}"))?.duration_since(*at)))
@@ -151,6 +151,5 @@ async fn main() {
         pct(0.99).as_secs_f64() * 1e3,
         latencies.last().unwrap().as_secs_f64() * 1e3
     );
-    drop((opened, sent));
     server.stop().await;
 }
