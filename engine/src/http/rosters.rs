@@ -36,47 +36,14 @@ pub struct RosterRequest {
     pub fallback_url: Option<String>,
 }
 
-/// A roster as the API shows it; phone numbers are masked for everyone but admins.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RosterView {
-    /// Id.
-    pub id: String,
-    /// Name.
-    pub name: String,
-    /// Operators in calling order.
-    pub members: Vec<Member>,
-    /// Loops.
-    pub loops: u32,
-    /// Ring timeout.
-    pub ring_timeout_seconds: u32,
-    /// Fallback webhook.
-    pub fallback_url: Option<String>,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Last changed.
-    pub updated_at: DateTime<Utc>,
-}
-
-fn view(roster: Roster, caller: &Caller) -> RosterView {
-    let full = caller.role == Role::Admin;
-    RosterView {
-        members: roster
-            .members
-            .into_iter()
-            .map(|m| Member {
-                phone: if full { m.phone } else { mask_phone(&m.phone) },
-                name: m.name,
-            })
-            .collect(),
-        id: roster.id,
-        name: roster.name,
-        loops: roster.loops,
-        ring_timeout_seconds: roster.ring_timeout_seconds,
-        fallback_url: roster.fallback_url,
-        created_at: roster.created_at,
-        updated_at: roster.updated_at,
+/// A roster as `caller` may see it: phone numbers are masked for everyone but admins.
+fn view(mut roster: Roster, caller: &Caller) -> Roster {
+    if caller.role != Role::Admin {
+        for member in &mut roster.members {
+            member.phone = mask_phone(&member.phone);
+        }
     }
+    roster
 }
 
 fn check_url(what: &str, url: &str) -> Result<(), ApiError> {
@@ -148,7 +115,7 @@ fn audit_detail(roster: &Roster) -> serde_json::Value {
 #[serde(rename_all = "camelCase")]
 pub struct RostersPage {
     /// Rosters.
-    pub data: Vec<RosterView>,
+    pub data: Vec<Roster>,
     /// Pass back for the next page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -156,12 +123,12 @@ pub struct RostersPage {
 
 /// Create a roster (admin).
 #[utoipa::path(post, path = "/rosters", tag = "escalation", request_body = RosterRequest,
-    responses((status = 201, body = RosterView), (status = 422, description = "Invalid roster")))]
+    responses((status = 201, body = Roster), (status = 422, description = "Invalid roster")))]
 async fn create_roster(
     State(core): State<AppState>,
     caller: Caller,
     Json(request): Json<RosterRequest>,
-) -> Result<(StatusCode, Json<RosterView>), ApiError> {
+) -> Result<(StatusCode, Json<Roster>), ApiError> {
     caller.require(Need::Admin)?;
     let request = checked(request)?;
     let now = core.clock.now();
@@ -219,12 +186,12 @@ async fn find_roster(core: &AppState, id: &str) -> Result<Roster, ApiError> {
 /// Get a roster.
 #[utoipa::path(get, path = "/rosters/{roster_id}", tag = "escalation",
     params(("roster_id" = String, Path, description = "Roster id")),
-    responses((status = 200, body = RosterView), (status = 404, description = "No such roster")))]
+    responses((status = 200, body = Roster), (status = 404, description = "No such roster")))]
 async fn get_roster(
     State(core): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<RosterView>, ApiError> {
+) -> Result<Json<Roster>, ApiError> {
     caller.require(Need::Read)?;
     Ok(Json(view(find_roster(&core, &id).await?, &caller)))
 }
@@ -233,13 +200,13 @@ async fn get_roster(
 /// (admin). Escalations already under way keep the roster they started with.
 #[utoipa::path(put, path = "/rosters/{roster_id}", tag = "escalation", request_body = RosterRequest,
     params(("roster_id" = String, Path, description = "Roster id")),
-    responses((status = 200, body = RosterView), (status = 404, description = "No such roster"), (status = 422, description = "Invalid roster")))]
+    responses((status = 200, body = Roster), (status = 404, description = "No such roster"), (status = 422, description = "Invalid roster")))]
 async fn update_roster(
     State(core): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     Json(request): Json<RosterRequest>,
-) -> Result<Json<RosterView>, ApiError> {
+) -> Result<Json<Roster>, ApiError> {
     caller.require(Need::Admin)?;
     let before = find_roster(&core, &id).await?;
     let request = checked(request)?;

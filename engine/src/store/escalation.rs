@@ -22,7 +22,7 @@ pub struct Member {
 }
 
 /// An ordered list of operators called one by one.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Roster {
     /// Id.
