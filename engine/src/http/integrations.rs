@@ -300,10 +300,6 @@ pub struct HookResponse {
     pub acknowledged: Option<String>,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Grafana's `X-Grafana-Alerting-Signature`: hex HMAC-SHA256 of the body, or of
 /// `<timestamp>:<body>` when `X-Grafana-Alerting-Timestamp` is sent.
 fn grafana_signature_valid(key: &str, headers: &HeaderMap, body: &[u8]) -> bool {
@@ -317,16 +313,7 @@ fn grafana_signature_valid(key: &str, headers: &HeaderMap, body: &[u8]) -> bool 
         mac.update(b":");
     }
     mac.update(body);
-    let Ok(expected) = (0..signature.len())
-        .step_by(2)
-        .map(|i| {
-            signature
-                .get(i..i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or(())
-        })
-        .collect::<Result<Vec<u8>, ()>>()
-    else {
+    let Ok(expected) = hex::decode(signature.trim()) else {
         return false;
     };
     mac.verify_slice(&expected).is_ok()
@@ -390,7 +377,7 @@ async fn hook(
         }
         Err(problem) => return refuse(format!("not a {} payload: {problem}", kind.as_str())).await,
     };
-    let digest = hex(&Sha256::digest(&body));
+    let digest = hex::encode(Sha256::digest(&body));
     if !core.store.first_delivery(&id, &digest, now).await? {
         return Ok(Json(HookResponse {
             alarms: 0,

@@ -219,7 +219,7 @@ impl Sandbox {
 
     /// Validates, compiles (or loads from the cache) and describes a component.
     pub fn load(&self, wasm: &[u8]) -> Result<Plugin> {
-        let digest = hex(&Sha256::digest(wasm));
+        let digest = hex::encode(Sha256::digest(wasm));
         let (component, origin) =
             cache::compile(&self.engine, self.cache_dir.as_deref(), wasm, &digest)?;
         check_imports(&self.engine, &component)?;
@@ -271,10 +271,6 @@ fn placeholder_info() -> TemplateInfo {
         auto_resolvable: false,
         default_interval_minutes: 0,
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Advances the engine's epoch every tick for as long as the engine lives.

@@ -222,8 +222,7 @@ pub async fn start_escalation(
     // The most specific route wins: an alert's own route, then an owner's, then a
     // template's, then the default; the oldest among equals.
     let route = sqlx::query(
-        "SELECT r.*, ro.members, ro.loops, ro.ring_timeout_seconds, ro.fallback_url, ro.name, ro.created_at AS roster_created, ro.updated_at AS roster_updated
-         FROM routes r JOIN rosters ro ON ro.id = r.roster_id
+        "SELECT r.id AS route_id, ro.* FROM routes r JOIN rosters ro ON ro.id = r.roster_id
          WHERE (r.alert_id IS NULL OR r.alert_id = ?)
            AND (r.template_id IS NULL OR r.template_id = ?)
            AND (r.owner_id IS NULL OR r.owner_id = ?)
@@ -238,20 +237,11 @@ pub async fn start_escalation(
     let Some(row) = route else {
         return Ok(None);
     };
-    let roster = Roster {
-        id: row.get("roster_id"),
-        name: row.get("name"),
-        members: json(row.get("members"))?,
-        loops: row.get::<i64, _>("loops") as u32,
-        ring_timeout_seconds: row.get::<i64, _>("ring_timeout_seconds") as u32,
-        fallback_url: row.get("fallback_url"),
-        created_at: instant(row.get("roster_created")),
-        updated_at: instant(row.get("roster_updated")),
-    };
+    let roster = roster_from_row(&row)?;
     if roster.members.is_empty() {
         return Ok(None);
     }
-    let route_id: String = row.get("id");
+    let route_id: String = row.get("route_id");
     sqlx::query(
         "INSERT INTO escalations (incident_id, roster_id, roster, state, step, ready_at, created_at, updated_at)
          VALUES (?, ?, ?, 'ACTIVE', 0, (SELECT COALESCE(MAX(ready_at), 0) + 1 FROM escalations), ?, ?)

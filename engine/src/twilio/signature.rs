@@ -51,7 +51,7 @@ pub fn is_valid(
     };
     let mut params = params;
     if let Some(expected) = query_value(url, "bodySHA256") {
-        let actual = hex(&Sha256::digest(body.unwrap_or_default()));
+        let actual = hex::encode(Sha256::digest(body.unwrap_or_default()));
         if !actual.eq_ignore_ascii_case(&expected) {
             return false;
         }
@@ -66,10 +66,6 @@ pub fn is_valid(
                 .verify_slice(&signature)
                 .is_ok()
         })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn query_value(url: &str, name: &str) -> Option<String> {

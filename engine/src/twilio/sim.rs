@@ -108,19 +108,21 @@ pub struct SimConfig {
 impl SimConfig {
     /// A fresh random account, real time, every number unanswered unless scripted.
     pub fn new() -> Self {
-        let hex = |n: usize| {
-            let mut bytes = vec![0u8; n];
-            getrandom::fill(&mut bytes).expect("the OS provides randomness");
-            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        };
         Self {
-            account_sid: format!("AC{}", hex(16)),
-            auth_token: hex(16),
+            account_sid: format!("AC{}", random_hex()),
+            auth_token: random_hex(),
             speed: 1.0,
             default_behaviour: Behaviour::NoAnswer,
             numbers: HashMap::new(),
         }
     }
+}
+
+/// 32 random hex digits, the tail of Twilio's SIDs.
+fn random_hex() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS provides randomness");
+    hex::encode(bytes)
 }
 
 impl Default for SimConfig {
@@ -512,15 +514,7 @@ async fn create_call(
     if events.is_empty() {
         events.push("completed".into());
     }
-    let mut sid_bytes = [0u8; 16];
-    getrandom::fill(&mut sid_bytes).expect("the OS provides randomness");
-    let sid = format!(
-        "CA{}",
-        sid_bytes
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
+    let sid = format!("CA{}", random_hex());
     let call = SimCall {
         sid: sid.clone(),
         to: to.to_owned(),
