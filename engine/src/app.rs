@@ -53,6 +53,8 @@ pub struct Core {
     pub escalation: Escalation,
     /// Pruning of resolved alarms.
     pub alarms: crate::hooks::Pruner,
+    /// Amazon SNS certificates and subscription confirmations.
+    pub sns: crate::hooks::sns::Sns,
 }
 
 /// An incident changed status.
@@ -209,6 +211,8 @@ impl Server {
         let catalog = Catalog::new(store.load_alerts().await?);
         let (queue, receivers) = Queue::new(config.evaluation_workers);
         let (ingest, ingest_task) = Ingest::start(store.clone());
+        let sns = crate::hooks::sns::Sns::new(config.sns_api_base.as_deref())
+            .map_err(|e| anyhow::anyhow!("TOCSIN_SNS_API_BASE: {e}"))?;
         let core = Arc::new(Core {
             config: config.clone(),
             store,
@@ -229,6 +233,7 @@ impl Server {
                 config.fallback_url.clone(),
             ),
             alarms: Default::default(),
+            sns,
         });
 
         let now = core.clock.now();

@@ -35,6 +35,10 @@ pub struct Config {
     /// Where exhausted escalations are reported when their roster names no fallback
     /// (`TOCSIN_FALLBACK_URL`).
     pub fallback_url: Option<String>,
+    /// Where requests meant for SNS endpoints (signing certificates, subscription
+    /// confirmations) go instead (`TOCSIN_SNS_API_BASE`; for a local SNS double). The URLs
+    /// in messages must still be on SNS endpoints.
+    pub sns_api_base: Option<String>,
 }
 
 /// A configuration value that cannot be used.
@@ -117,6 +121,7 @@ impl Config {
             gather_timeout_seconds: number("TOCSIN_GATHER_TIMEOUT_SECONDS", 6.0, 1.0..=60.0)?
                 as u32,
             fallback_url: var("TOCSIN_FALLBACK_URL"),
+            sns_api_base: var("TOCSIN_SNS_API_BASE"),
         })
     }
 
@@ -134,6 +139,7 @@ impl Config {
             calls_per_second: 1.0,
             gather_timeout_seconds: 6,
             fallback_url: None,
+            sns_api_base: None,
         }
     }
 }

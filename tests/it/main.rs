@@ -11,6 +11,7 @@ mod params;
 mod plugins;
 mod rosters;
 mod server;
+mod sns;
 mod support;
 mod templates;
 mod togai;

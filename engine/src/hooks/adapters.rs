@@ -154,9 +154,7 @@ pub fn parse(kind: Kind, body: &Value) -> Result<Delivery, String> {
         Kind::UptimeKuma => uptime_kuma(body),
         Kind::Pingdom => pingdom(body),
         Kind::Generic => generic(body),
-        Kind::AwsSns => {
-            Err("aws-sns deliveries need signature verification, which is not available yet".into())
-        }
+        Kind::AwsSns => Err("aws-sns deliveries are read by hooks::sns, signature first".into()),
     }
 }
 
@@ -208,35 +206,19 @@ fn eventbridge(body: &Value) -> Result<Delivery, String> {
             "detail-type {detail_type:?} is not \"CloudWatch Alarm State Change\""
         ));
     }
-    let state = match required(body, "/detail/state/value")?.as_str() {
-        "ALARM" => AlarmState::Firing,
-        "OK" => AlarmState::Resolved,
-        "INSUFFICIENT_DATA" => AlarmState::InsufficientData,
-        other => {
-            return Err(format!(
-                "detail.state.value {other:?} is not ALARM, OK or INSUFFICIENT_DATA"
-            ));
-        }
-    };
+    let state = cloudwatch_state(
+        &required(body, "/detail/state/value")?,
+        "detail.state.value",
+    )?;
     let metric = body.pointer("/detail/configuration/metrics/0/metricStat/metric");
     let resource = metric.map(|m| {
-        let dimensions: Vec<String> = m
+        let dimensions = m
             .get("dimensions")
             .and_then(Value::as_object)
             .into_iter()
             .flatten()
-            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-            .collect();
-        format!(
-            "{} {}{}",
-            text(m, "/namespace").unwrap_or_default(),
-            text(m, "/name").unwrap_or_default(),
-            if dimensions.is_empty() {
-                String::new()
-            } else {
-                format!(" {}", dimensions.join(","))
-            }
-        )
+            .map(|(k, v)| (k.as_str(), v.as_str().unwrap_or_default()));
+        metric_resource(text(m, "/namespace"), text(m, "/name"), dimensions)
     });
     Ok(Delivery::Alarms(vec![Alarm {
         key: text(body, "/resources/0").map_or_else(|| required(body, "/detail/alarmName"), Ok)?,
@@ -248,6 +230,66 @@ fn eventbridge(body: &Value) -> Result<Delivery, String> {
             .or_else(|| text(body, "/detail/configuration/description")),
         started_at: rfc3339(text(body, "/detail/state/timestamp"))
             .or_else(|| rfc3339(text(body, "/time"))),
+    }]))
+}
+
+/// `AWS/EC2 CPUUtilization AutoScalingGroupName=eks-…`: what a CloudWatch alarm watches.
+fn metric_resource<'a>(
+    namespace: Option<String>,
+    metric: Option<String>,
+    dimensions: impl Iterator<Item = (&'a str, &'a str)>,
+) -> String {
+    let mut resource = [namespace, metric]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let dimensions: Vec<String> = dimensions.map(|(k, v)| format!("{k}={v}")).collect();
+    if !dimensions.is_empty() {
+        resource.push(' ');
+        resource.push_str(&dimensions.join(","));
+    }
+    resource
+}
+
+fn cloudwatch_state(value: &str, field: &str) -> Result<AlarmState, String> {
+    match value {
+        "ALARM" => Ok(AlarmState::Firing),
+        "OK" => Ok(AlarmState::Resolved),
+        "INSUFFICIENT_DATA" => Ok(AlarmState::InsufficientData),
+        other => Err(format!(
+            "{field} {other:?} is not ALARM, OK or INSUFFICIENT_DATA"
+        )),
+    }
+}
+
+/// The CloudWatch alarm an SNS notification carries: its `Message` is a JSON document.
+/// The alarm's ARN is its key, so OK resolves what ALARM raised.
+pub fn cloudwatch_alarm(message: &str) -> Result<Delivery, String> {
+    let alarm: Value = serde_json::from_str(message)
+        .ok()
+        .filter(|m: &Value| m.get("AlarmName").is_some())
+        .ok_or("the SNS Message is not a CloudWatch alarm notification (no AlarmName)")?;
+    let trigger = alarm.get("Trigger").cloned().unwrap_or_default();
+    let dimensions = trigger
+        .get("Dimensions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|d| Some((d.get("name")?.as_str()?, d.get("value")?.as_str()?)));
+    let resource = metric_resource(
+        text(&trigger, "/Namespace"),
+        text(&trigger, "/MetricName"),
+        dimensions,
+    );
+    Ok(Delivery::Alarms(vec![Alarm {
+        key: text(&alarm, "/AlarmArn").map_or_else(|| required(&alarm, "/AlarmName"), Ok)?,
+        state: cloudwatch_state(&required(&alarm, "/NewStateValue")?, "NewStateValue")?,
+        name: required(&alarm, "/AlarmName")?,
+        resource: Some(resource).filter(|r| !r.is_empty()),
+        severity: None,
+        summary: text(&alarm, "/NewStateReason").or_else(|| text(&alarm, "/AlarmDescription")),
+        started_at: rfc3339(text(&alarm, "/StateChangeTime")),
     }]))
 }
 

@@ -1,6 +1,7 @@
 //! Cloud triggers: platforms' alarm webhooks, read into ALARM entities.
 
 pub mod adapters;
+pub mod sns;
 
 use crate::app::Core;
 use std::sync::Mutex;

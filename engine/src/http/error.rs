@@ -33,6 +33,9 @@ pub enum ApiError {
     /// Well-formed but invalid.
     #[error("{0}")]
     Unprocessable(String),
+    /// A service this request depends on failed; the sender may retry.
+    #[error("{0}")]
+    BadGateway(String),
     /// Our fault.
     #[error("internal error")]
     Internal(String),
@@ -50,6 +53,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

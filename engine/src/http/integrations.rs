@@ -6,6 +6,7 @@ use super::auth::{Caller, Need, generate_secret};
 use super::entities::check_name;
 use super::{ApiError, AppState, Json, Page, next_token};
 use crate::hooks::adapters::{self, Delivery, Kind};
+use crate::hooks::sns::{self, Refusal};
 use crate::store::alerts::{Alert, AlertStatus};
 use crate::store::data::EntityUpsert;
 use crate::store::incidents::new_id;
@@ -32,12 +33,16 @@ pub const HOOK_BODY_LIMIT: usize = 256 << 10;
 pub struct CreateIntegrationRequest {
     /// Name.
     pub name: String,
-    /// aws-eventbridge, gcp-monitoring, azure-monitor, alertmanager, grafana, uptime-kuma,
-    /// pingdom or generic.
+    /// aws-sns, aws-eventbridge, gcp-monitoring, azure-monitor, alertmanager, grafana,
+    /// uptime-kuma, pingdom or generic.
     pub kind: String,
     /// Grafana only: the key of `X-Grafana-Alerting-Signature` (HMAC-SHA256 of the body);
     /// when set, deliveries without a valid signature are refused.
     pub hmac_key: Option<String>,
+    /// Amazon SNS only: signing certificates (PEM) that messages must verify against. Without
+    /// them, each message's SigningCertURL is fetched (it must be on an SNS endpoint of
+    /// AWS) and cached.
+    pub pinned_certificates: Option<Vec<String>>,
 }
 
 /// An integration as the API shows it.
@@ -54,8 +59,10 @@ pub struct IntegrationView {
     pub hook_path: String,
     /// The cloud_alarm alert that turns its alarms into incidents.
     pub alert_id: Option<String>,
-    /// Whether Grafana signatures are checked.
+    /// Whether signatures are checked (always for SNS; Grafana when it has a key).
     pub checks_signatures: bool,
+    /// SNS signing certificates pinned.
+    pub pinned_certificate_count: usize,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -68,7 +75,8 @@ pub struct IntegrationView {
 fn view(i: Integration, secret: Option<String>) -> IntegrationView {
     IntegrationView {
         hook_path: format!("/hooks/{}", i.id),
-        checks_signatures: i.hmac_key.is_some(),
+        checks_signatures: i.hmac_key.is_some() || i.kind == Kind::AwsSns.as_str(),
+        pinned_certificate_count: i.pinned_certificates.len(),
         id: i.id,
         name: i.name,
         kind: i.kind,
@@ -113,10 +121,15 @@ async fn create(
             request.kind
         ))
     })?;
-    if kind == Kind::AwsSns {
+    let pinned_certificates = request.pinned_certificates.unwrap_or_default();
+    if !pinned_certificates.is_empty() && kind != Kind::AwsSns {
         return Err(ApiError::Unprocessable(
-            "aws-sns integrations are not available yet: SNS message signatures cannot be verified by this version; deliver CloudWatch alarms through aws-eventbridge".into(),
+            "pinnedCertificates is for aws-sns integrations only".into(),
         ));
+    }
+    for (i, pem) in pinned_certificates.iter().enumerate() {
+        sns::certificate_key(pem.as_bytes())
+            .map_err(|e| ApiError::Unprocessable(format!("pinnedCertificates[{i}] is {e}")))?;
     }
     if request.hmac_key.is_some() && kind != Kind::Grafana {
         return Err(ApiError::Unprocessable(
@@ -153,6 +166,7 @@ async fn create(
         kind: kind.as_str().into(),
         alert_id: Some(alert.id.clone()),
         hmac_key: request.hmac_key,
+        pinned_certificates,
         created_at: now,
         updated_at: now,
     };
@@ -361,13 +375,26 @@ async fn hook(
         return refuse("X-Grafana-Alerting-Signature is missing or does not match the body".into())
             .await;
     }
-    let payload: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return refuse(format!("the body is not JSON: {e}")).await,
+    let read = if kind == Kind::AwsSns {
+        match core.sns.read(&body, &integration.pinned_certificates).await {
+            Ok(read) => Ok(read),
+            Err(Refusal::Invalid(reason)) => return refuse(reason).await,
+            Err(Refusal::Unreachable(reason)) => {
+                tracing::warn!(integration = %id, %reason, "SNS unreachable; the sender will retry");
+                return Err(ApiError::BadGateway(reason));
+            }
+        }
+    } else {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(payload) => adapters::parse(kind, &payload)
+                .map(|delivery| (delivery, hex::encode(Sha256::digest(&body))))
+                .map_err(|problem| format!("not a {} payload: {problem}", kind.as_str())),
+            Err(e) => Err(format!("the body is not JSON: {e}")),
+        }
     };
-    let alarms = match adapters::parse(kind, &payload) {
-        Ok(Delivery::Alarms(alarms)) => alarms,
-        Ok(Delivery::Acknowledged(reason)) => {
+    let (alarms, digest) = match read {
+        Ok((Delivery::Alarms(alarms), digest)) => (alarms, digest),
+        Ok((Delivery::Acknowledged(reason), _)) => {
             tracing::info!(integration = %id, %reason, "delivery acknowledged");
             return Ok(Json(HookResponse {
                 alarms: 0,
@@ -375,9 +402,8 @@ async fn hook(
                 acknowledged: Some(reason),
             }));
         }
-        Err(problem) => return refuse(format!("not a {} payload: {problem}", kind.as_str())).await,
+        Err(problem) => return refuse(problem).await,
     };
-    let digest = hex::encode(Sha256::digest(&body));
     if !core.store.first_delivery(&id, &digest, now).await? {
         return Ok(Json(HookResponse {
             alarms: 0,

@@ -22,6 +22,8 @@ pub struct Integration {
     pub alert_id: Option<String>,
     /// Grafana's HMAC key.
     pub hmac_key: Option<String>,
+    /// Amazon SNS: signing certificates (PEM) to verify against instead of fetching them.
+    pub pinned_certificates: Vec<String>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed (a rotation).
@@ -35,6 +37,10 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Integration {
         kind: row.get("kind"),
         alert_id: row.get("alert_id"),
         hmac_key: row.get("hmac_key"),
+        pinned_certificates: row
+            .get::<Option<String>, _>("pinned_certificates")
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_default(),
         created_at: instant(row.get("created_at")),
         updated_at: instant(row.get("updated_at")),
     }
@@ -56,8 +62,8 @@ impl Store {
     /// Creates an integration with `secret`.
     pub async fn insert_integration(&self, integration: &Integration, secret: &str) -> Result<()> {
         sqlx::query(
-            "INSERT INTO integrations (id, name, kind, secret_hash, alert_id, hmac_key, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO integrations (id, name, kind, secret_hash, alert_id, hmac_key, pinned_certificates, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&integration.id)
         .bind(&integration.name)
@@ -65,6 +71,10 @@ impl Store {
         .bind(hash_key(secret))
         .bind(&integration.alert_id)
         .bind(&integration.hmac_key)
+        .bind(
+            (!integration.pinned_certificates.is_empty())
+                .then(|| serde_json::to_string(&integration.pinned_certificates).expect("strings")),
+        )
         .bind(micros(integration.created_at))
         .bind(micros(integration.updated_at))
         .execute(self.pool())
