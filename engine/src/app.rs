@@ -99,8 +99,27 @@ impl Core {
             .catalog
             .affected_by_entity(entity_type, entity_id, &[owner_id])
         {
-            self.queue.push(&alert);
+            if self.narrowable(&alert, entity_type) {
+                self.queue.push_entity(&alert, entity_id);
+            } else {
+                self.queue.push(&alert);
+            }
         }
+    }
+
+    /// Whether a change to an entity of `entity_type` needs only that entity judged: the
+    /// alert covers many entities of the template's entity type, and has been evaluated
+    /// whole (so its dependencies are known).
+    fn narrowable(&self, alert_id: &str, entity_type: &str) -> bool {
+        let Some(alert) = self.catalog.get(alert_id) else {
+            return false;
+        };
+        alert.entity_id().is_none()
+            && alert.last_evaluation.is_some()
+            && self
+                .registry
+                .get(&alert.template_id)
+                .is_some_and(|t| t.plugin.info().entity_type.as_deref() == Some(entity_type))
     }
 
     /// Queues every alert that reads events of these owners.

@@ -1,11 +1,16 @@
 //! Evaluates alerts: runs the template in the sandbox, answers its queries from the store,
 //! and turns its findings into incident changes.
 //!
-//! Work arrives as alert ids on a queue that holds each id once. Each alert always goes to
-//! the same worker, so one alert is never evaluated twice at the same time; an alert
-//! queued again while it runs is evaluated again afterwards, seeing the newer data. A
-//! worker takes what is waiting (up to a batch), evaluates it, and records every result in
-//! one transaction: one durable commit per batch, not per alert.
+//! Work arrives on a queue that holds each piece once: an alert to evaluate whole, or an
+//! alert to evaluate for one entity that changed (narrowed: an integration's alert over
+//! thousands of alarms judges only the alarm that moved). Each alert always goes to the
+//! same worker, so one alert is never evaluated twice at the same time; an alert queued
+//! again while it runs is evaluated again afterwards, seeing the newer data. A worker takes
+//! what is waiting (up to a batch), evaluates it, and records every result in one
+//! transaction: one durable commit per batch, not per alert.
+//!
+//! A narrowed run must keep to its entity: every query about it, every finding about it.
+//! One that does not is discarded, the alert evaluated whole, and never narrowed again.
 
 use crate::app::{Core, IncidentEvent};
 use crate::registry::Registered;
@@ -24,43 +29,90 @@ use tokio::sync::mpsc;
 /// Most alert ids a worker takes off its queue at once.
 const BATCH: usize = 256;
 
+/// An evaluation to run: an alert, whole or for one entity.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Work {
+    /// The alert.
+    pub alert_id: String,
+    /// The entity that changed, when only it needs judging.
+    pub entity_id: Option<String>,
+}
+
 /// The evaluation queue.
 #[derive(Debug)]
 pub struct Queue {
-    pending: Mutex<HashSet<String>>,
-    workers: Vec<mpsc::UnboundedSender<String>>,
+    pending: Mutex<HashSet<Work>>,
+    /// Alerts whose template did not keep to the entity of a narrowed run.
+    whole_only: Mutex<HashSet<String>>,
+    workers: Vec<mpsc::UnboundedSender<Work>>,
 }
 
 impl Queue {
     /// A queue feeding `workers` workers; returns the receivers to run them with.
-    pub fn new(workers: usize) -> (Self, Vec<mpsc::UnboundedReceiver<String>>) {
+    pub fn new(workers: usize) -> (Self, Vec<mpsc::UnboundedReceiver<Work>>) {
         let (senders, receivers) = (0..workers.max(1))
             .map(|_| mpsc::unbounded_channel())
             .unzip();
         (
             Self {
                 pending: Mutex::new(HashSet::new()),
+                whole_only: Mutex::new(HashSet::new()),
                 workers: senders,
             },
             receivers,
         )
     }
 
-    /// Queues an alert unless it is already waiting.
+    /// Queues an alert's whole evaluation unless it is already waiting.
     pub fn push(&self, alert_id: &str) {
-        if !self
-            .pending
+        self.send(Work {
+            alert_id: alert_id.to_owned(),
+            entity_id: None,
+        });
+    }
+
+    /// Queues an alert's evaluation for one changed entity, unless that or the whole
+    /// alert is already waiting. Alerts that cannot be narrowed are queued whole.
+    pub fn push_entity(&self, alert_id: &str, entity_id: &str) {
+        if self
+            .whole_only
             .lock()
             .expect("queue lock")
-            .insert(alert_id.to_owned())
+            .contains(alert_id)
         {
-            return;
+            return self.push(alert_id);
+        }
+        self.send(Work {
+            alert_id: alert_id.to_owned(),
+            entity_id: Some(entity_id.to_owned()),
+        });
+    }
+
+    fn send(&self, work: Work) {
+        {
+            let mut pending = self.pending.lock().expect("queue lock");
+            let whole = Work {
+                alert_id: work.alert_id.clone(),
+                entity_id: None,
+            };
+            if pending.contains(&whole) || !pending.insert(work.clone()) {
+                return;
+            }
         }
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        alert_id.hash(&mut hasher);
+        work.alert_id.hash(&mut hasher);
         let worker = (hasher.finish() % self.workers.len() as u64) as usize;
         // A closed channel means the server is shutting down; the work is moot.
-        let _ = self.workers[worker].send(alert_id.to_owned());
+        let _ = self.workers[worker].send(work);
+    }
+
+    /// Stops narrowing an alert, and queues it whole.
+    fn narrowing_failed(&self, alert_id: &str) {
+        self.whole_only
+            .lock()
+            .expect("queue lock")
+            .insert(alert_id.to_owned());
+        self.push(alert_id);
     }
 
     /// How many alerts wait to be evaluated.
@@ -73,20 +125,29 @@ impl Queue {
         self.len() == 0
     }
 
-    fn taken(&self, alert_id: &str) {
-        self.pending.lock().expect("queue lock").remove(alert_id);
+    fn taken(&self, work: &Work) {
+        self.pending.lock().expect("queue lock").remove(work);
     }
 }
 
 /// Runs one worker until the queue closes.
-pub async fn work(core: Arc<Core>, mut queue: mpsc::UnboundedReceiver<String>) {
+pub async fn work(core: Arc<Core>, mut queue: mpsc::UnboundedReceiver<Work>) {
     let mut batch = Vec::with_capacity(BATCH);
     while queue.recv_many(&mut batch, BATCH).await > 0 {
+        // A whole evaluation covers the narrowed ones of its alert.
+        let whole: HashSet<String> = batch
+            .iter()
+            .filter(|w| w.entity_id.is_none())
+            .map(|w| w.alert_id.clone())
+            .collect();
         let mut evaluated = Vec::with_capacity(batch.len());
-        for alert_id in batch.drain(..) {
-            core.queue.taken(&alert_id);
-            if let Some(alert) = core.catalog.get(&alert_id) {
-                evaluated.extend(evaluate(&core, alert));
+        for work in batch.drain(..) {
+            core.queue.taken(&work);
+            if work.entity_id.is_some() && whole.contains(&work.alert_id) {
+                continue;
+            }
+            if let Some(alert) = core.catalog.get(&work.alert_id) {
+                evaluated.extend(evaluate(&core, alert, work.entity_id.as_deref()));
             }
         }
         record(&core, evaluated).await;
@@ -96,6 +157,8 @@ pub async fn work(core: Arc<Core>, mut queue: mpsc::UnboundedReceiver<String>) {
 /// One alert's evaluation, waiting to be recorded.
 struct Evaluated {
     alert: Arc<Alert>,
+    /// Narrowed to one entity: the alert's dependencies are not replaced.
+    narrowed: bool,
     started: Instant,
     now: Timestamp,
     auto_resolvable: bool,
@@ -142,8 +205,18 @@ fn run_template(
     )
 }
 
-/// Evaluates one alert now; `None` when it is no longer live.
-fn evaluate(core: &Core, alert: Arc<Alert>) -> Option<Evaluated> {
+/// Whether a query reads only data about `entity_id`.
+fn about(query: &Query, entity_id: &str) -> bool {
+    let scope = match query {
+        Query::Entities(q) => &q.entity_id,
+        Query::Events(q) => &q.entity_id,
+    };
+    scope.as_deref() == Some(entity_id)
+}
+
+/// Evaluates one alert now, whole or for one entity; `None` when it is no longer live, or
+/// when a narrowed run strayed from its entity (the alert is then queued whole).
+fn evaluate(core: &Core, alert: Arc<Alert>, narrowed_to: Option<&str>) -> Option<Evaluated> {
     let started = Instant::now();
     let now = core.clock.now();
     if !alert.is_live(now) {
@@ -153,10 +226,23 @@ fn evaluate(core: &Core, alert: Arc<Alert>) -> Option<Evaluated> {
         alert_id: alert.id.clone(),
         now,
         owner_id: alert.owner_id(),
-        entity_id: alert.entity_id(),
+        entity_id: narrowed_to.map(str::to_owned).or_else(|| alert.entity_id()),
     };
     let template = core.registry.get(&alert.template_id);
     let (queries, result) = run_template(core, template.as_deref(), &alert, &ctx);
+    if let Some(entity) = narrowed_to {
+        let kept_to_entity = queries.iter().all(|q| about(q, entity))
+            && result
+                .as_ref()
+                .is_ok_and(|findings| findings.iter().all(|f| f.subject == entity));
+        if !kept_to_entity {
+            tracing::info!(alert = %alert.id, template = %alert.template_id,
+                "the template does not keep to one entity when narrowed; evaluating the alert whole from now on");
+            core.queue.narrowing_failed(&alert.id);
+            return None;
+        }
+        core.metrics.narrowed_evaluations.inc();
+    }
     core.metrics.evaluations.inc();
     let auto_resolvable = template
         .as_ref()
@@ -203,6 +289,7 @@ fn evaluate(core: &Core, alert: Arc<Alert>) -> Option<Evaluated> {
     };
     Some(Evaluated {
         alert,
+        narrowed: narrowed_to.is_some(),
         started,
         now,
         auto_resolvable,
@@ -260,7 +347,8 @@ async fn record(core: &Core, batch: Vec<Evaluated>) {
                 }
                 changes.push((index, finding.subject.clone(), change));
             }
-            record_evaluation(&mut tx, &e.alert.id, &e.last, &e.queries, &e.problems).await?;
+            let dependencies = (!e.narrowed).then_some(e.queries.as_slice());
+            record_evaluation(&mut tx, &e.alert.id, &e.last, dependencies, &e.problems).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -299,11 +387,15 @@ async fn record(core: &Core, batch: Vec<Evaluated>) {
         }
     }
     for e in batch {
-        core.catalog.set_dependencies(&e.alert.id, &e.queries);
+        if !e.narrowed {
+            core.catalog.set_dependencies(&e.alert.id, &e.queries);
+        }
         if let Some(current) = core.catalog.get(&e.alert.id) {
             let mut updated = (*current).clone();
             updated.last_evaluation = Some(e.last);
-            updated.dependencies = e.queries;
+            if !e.narrowed {
+                updated.dependencies = e.queries;
+            }
             core.catalog.put(updated);
         }
         core.metrics

@@ -13,6 +13,8 @@ pub struct Metrics {
     pub evaluations: Counter,
     /// Evaluations that failed (trap, timeout, bad answer).
     pub evaluation_failures: Counter,
+    /// Evaluations narrowed to the one entity that changed (also counted in `evaluations`).
+    pub narrowed_evaluations: Counter,
     /// Incidents opened.
     pub incidents_opened: Counter,
     /// Incidents closed, by any path.
@@ -26,6 +28,7 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("tocsin");
         let evaluations = Counter::default();
         let evaluation_failures = Counter::default();
+        let narrowed_evaluations = Counter::default();
         let incidents_opened = Counter::default();
         let incidents_closed = Counter::default();
         // 50 µs to ~3 s.
@@ -35,6 +38,11 @@ impl Default for Metrics {
             "evaluation_failures",
             "Alert evaluations that failed",
             evaluation_failures.clone(),
+        );
+        registry.register(
+            "narrowed_evaluations",
+            "Alert evaluations narrowed to the one entity that changed",
+            narrowed_evaluations.clone(),
         );
         registry.register(
             "incidents_opened",
@@ -55,6 +63,7 @@ impl Default for Metrics {
             registry,
             evaluations,
             evaluation_failures,
+            narrowed_evaluations,
             incidents_opened,
             incidents_closed,
             evaluation_seconds,

@@ -365,3 +365,73 @@ async fn racing_writers_in_the_store_open_one_incident_per_subject() {
     assert_eq!(unclosed.len(), 1);
     store.close().await;
 }
+
+async fn narrowed_evaluations(app: &crate::support::TestApp) -> u64 {
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("tocsin_narrowed_evaluations_total "))
+        .unwrap_or_else(|| panic!("no narrowed evaluations counter in {metrics}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_is_judged_alone_only_where_the_template_judges_entities_alone() {
+    use crate::hooks::{deliver, integration, open_incidents};
+    let app = spawn_app().await;
+
+    // cloud_alarm judges each alarm alone: after the integration's first whole
+    // evaluation, each delivered alarm is evaluated by itself.
+    let (hook, secret, alarms_alert) = integration(&app, "generic", json!({})).await;
+    let firing = |key: &str| json!({"key": key, "state": "FIRING", "name": key}).to_string();
+    for key in ["a", "b", "c"] {
+        let (status, _) = deliver(&app, &hook, &secret, firing(key).into_bytes()).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    open_incidents(&app, &alarms_alert, 3).await;
+    let narrowed = narrowed_evaluations(&app).await;
+    assert!(narrowed >= 1, "{narrowed}");
+    let resolved = json!({"key": "b", "state": "RESOLVED", "name": "b"}).to_string();
+    deliver(&app, &hook, &secret, resolved.into_bytes()).await;
+    let open = open_incidents(&app, &alarms_alert, 2).await;
+    assert!(open.iter().all(|i| i["subject"] != format!("{hook}:b")));
+    assert!(narrowed_evaluations(&app).await > narrowed);
+
+    // credit_low_balance sums an account's credits under the account's subject: judging
+    // the changed credit alone would be wrong, so the alert is evaluated whole.
+    for (credit, balance) in [("c1", "30"), ("c2", "30")] {
+        app.put_entity(
+            "CREDIT",
+            credit,
+            Some(("ACCOUNT", "acc1")),
+            json!({"balance": balance, "granted": "100"}),
+        )
+        .await;
+    }
+    let alert = app
+        .create_alert("credit_low_balance", Some("acc1"), json!({"threshold": 50}))
+        .await;
+    let id = alert["id"].as_str().unwrap().to_owned();
+    app.wait_for_evaluation(&id, None).await;
+    assert!(app.incidents_of(&id).await.is_empty(), "60 is not below 50");
+    app.put_entity(
+        "CREDIT",
+        "c2",
+        Some(("ACCOUNT", "acc1")),
+        json!({"balance": "10", "granted": "100"}),
+    )
+    .await;
+    let incident = app.wait_for_incident(&id, |i| i["status"] == "OPEN").await;
+    assert_eq!(incident["subject"], "acc1");
+    assert_eq!(incident["reportData"]["remainingBalance"], "40");
+    app.stop().await;
+}

@@ -263,18 +263,18 @@ pub async fn record_evaluation(
     tx: &mut Transaction<'_, Sqlite>,
     alert_id: &str,
     last: &LastEvaluation,
-    dependencies: &[Query],
+    dependencies: Option<&[Query]>,
     problems: &[EvaluationProblem],
 ) -> Result<()> {
     sqlx::query(
         "UPDATE alerts SET last_evaluated_at = ?, last_outcome = ?, last_message = ?, last_template_version = ?,
-             dependencies = ? WHERE id = ?",
+             dependencies = COALESCE(?, dependencies) WHERE id = ?",
     )
     .bind(micros(last.at))
     .bind(&last.outcome)
     .bind(&last.message)
     .bind(&last.template_version)
-    .bind(serde_json::to_string(dependencies).expect("queries serialize"))
+    .bind(dependencies.map(|d| serde_json::to_string(d).expect("queries serialize")))
     .bind(alert_id)
     .execute(&mut **tx)
     .await?;
