@@ -17,7 +17,7 @@ use crate::registry::Registered;
 use crate::store::alerts::{Alert, EvaluationProblem, LastEvaluation, record_evaluation};
 use crate::store::escalation::{start_escalation, stop_escalation};
 use crate::store::incidents::{Change, Observation, apply_finding};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -305,6 +305,11 @@ async fn record(core: &Core, batch: Vec<Evaluated>) {
     if batch.is_empty() {
         return;
     }
+    let last_of: HashMap<&str, usize> = batch
+        .iter()
+        .enumerate()
+        .map(|(index, e)| (e.alert.id.as_str(), index))
+        .collect();
     let mut changes: Vec<(usize, String, Change)> = Vec::new();
     let result: crate::store::Result<()> = async {
         let mut tx = core.store.write().await?;
@@ -347,8 +352,13 @@ async fn record(core: &Core, batch: Vec<Evaluated>) {
                 }
                 changes.push((index, finding.subject.clone(), change));
             }
-            let dependencies = (!e.narrowed).then_some(e.queries.as_slice());
-            record_evaluation(&mut tx, &e.alert.id, &e.last, dependencies, &e.problems).await?;
+            // Of an alert's narrowed runs in one batch, only the last is written down as
+            // its last evaluation (with every run's problems).
+            if !e.narrowed || last_of[e.alert.id.as_str()] == index || !e.problems.is_empty() {
+                let dependencies = (!e.narrowed).then_some(e.queries.as_slice());
+                record_evaluation(&mut tx, &e.alert.id, &e.last, dependencies, &e.problems)
+                    .await?;
+            }
         }
         tx.commit().await?;
         Ok(())

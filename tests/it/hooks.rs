@@ -484,5 +484,14 @@ async fn resolved_alarms_are_pruned_an_hour_after_their_incident_closed() {
             .any(|i| i["subject"] == format!("{id}:a") && i["status"] == "CLOSED"),
         "the incident keeps its record"
     );
+
+    // Delivery digests are remembered a day: a resend within it is a duplicate, after it
+    // (once a delivery has triggered pruning) it is taken again.
+    let (_, again) = deliver(&app, &id, &secret, alarm("b", "FIRING")).await;
+    assert_eq!(again["duplicate"], true);
+    app.advance(chrono::Duration::hours(25));
+    deliver(&app, &id, &secret, alarm("d", "FIRING")).await;
+    let (_, later) = deliver(&app, &id, &secret, alarm("b", "FIRING")).await;
+    assert_eq!((&later["duplicate"], &later["alarms"]), (&json!(false), &json!(1)));
     app.stop().await;
 }

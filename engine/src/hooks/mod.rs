@@ -9,10 +9,13 @@ use tocsin_sdk::time::Timestamp;
 
 /// How long a resolved alarm is kept once its incident is closed.
 pub const RESOLVED_KEPT_FOR: chrono::Duration = chrono::Duration::hours(1);
-/// How often resolved alarms are pruned, at most.
+/// How long a delivery's digest (or SNS MessageId) is remembered: a resend within it is a
+/// duplicate. Platforms retry within minutes or hours.
+pub const DELIVERIES_KEPT_FOR: chrono::Duration = chrono::Duration::hours(24);
+/// How often resolved alarms and old delivery digests are pruned, at most.
 const PRUNE_EVERY: chrono::Duration = chrono::Duration::minutes(1);
 
-/// Pruning of resolved alarms. Each alarm a platform ever sent stays an entity of its
+/// Pruning of resolved alarms and old delivery digests. Each alarm a platform ever sent stays an entity of its
 /// integration's alert, which reads them all at every evaluation; without pruning, an
 /// integration would slow down with its history.
 #[derive(Debug, Default)]
@@ -22,7 +25,7 @@ pub struct Pruner {
 
 impl Pruner {
     /// Deletes alarms resolved more than [`RESOLVED_KEPT_FOR`] ago whose incident is closed,
-    /// at most once a minute.
+    /// and delivery digests older than [`DELIVERIES_KEPT_FOR`], at most once a minute.
     pub async fn maybe_prune(&self, core: &Core) {
         let now = core.clock.now();
         {
@@ -40,6 +43,11 @@ impl Pruner {
             Ok(0) => {}
             Ok(n) => tracing::info!(alarms = n, "pruned resolved alarms"),
             Err(e) => tracing::error!(error = %e, "could not prune resolved alarms"),
+        }
+        match core.store.prune_deliveries(now - DELIVERIES_KEPT_FOR).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deliveries = n, "forgot old delivery digests"),
+            Err(e) => tracing::error!(error = %e, "could not prune delivery digests"),
         }
     }
 }

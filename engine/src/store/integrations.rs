@@ -230,6 +230,15 @@ impl Store {
         .rows_affected())
     }
 
+    /// Forgets the digests of deliveries taken before `before`. Returns how many.
+    pub async fn prune_deliveries(&self, before: Timestamp) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM deliveries WHERE at < ?")
+            .bind(micros(before))
+            .execute(self.pool())
+            .await?
+            .rows_affected())
+    }
+
     /// An integration's rejected deliveries, newest first.
     pub async fn rejected_deliveries(&self, integration_id: &str) -> Result<Vec<RejectedDelivery>> {
         let rows = sqlx::query(
