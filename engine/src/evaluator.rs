@@ -356,8 +356,7 @@ async fn record(core: &Core, batch: Vec<Evaluated>) {
             // its last evaluation (with every run's problems).
             if !e.narrowed || last_of[e.alert.id.as_str()] == index || !e.problems.is_empty() {
                 let dependencies = (!e.narrowed).then_some(e.queries.as_slice());
-                record_evaluation(&mut tx, &e.alert.id, &e.last, dependencies, &e.problems)
-                    .await?;
+                record_evaluation(&mut tx, &e.alert.id, &e.last, dependencies, &e.problems).await?;
             }
         }
         tx.commit().await?;

@@ -492,6 +492,9 @@ async fn resolved_alarms_are_pruned_an_hour_after_their_incident_closed() {
     app.advance(chrono::Duration::hours(25));
     deliver(&app, &id, &secret, alarm("d", "FIRING")).await;
     let (_, later) = deliver(&app, &id, &secret, alarm("b", "FIRING")).await;
-    assert_eq!((&later["duplicate"], &later["alarms"]), (&json!(false), &json!(1)));
+    assert_eq!(
+        (&later["duplicate"], &later["alarms"]),
+        (&json!(false), &json!(1))
+    );
     app.stop().await;
 }
