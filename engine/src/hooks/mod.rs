@@ -15,9 +15,9 @@ pub const DELIVERIES_KEPT_FOR: chrono::Duration = chrono::Duration::hours(24);
 /// How often resolved alarms and old delivery digests are pruned, at most.
 const PRUNE_EVERY: chrono::Duration = chrono::Duration::minutes(1);
 
-/// Pruning of resolved alarms and old delivery digests. Each alarm a platform ever sent stays an entity of its
-/// integration's alert, which reads them all at every evaluation; without pruning, an
-/// integration would slow down with its history.
+/// Pruning of resolved alarms and old delivery digests. Each alarm a platform ever sent stays
+/// an entity of its integration's alert, whose periodic whole evaluation reads them all, and
+/// each delivery leaves a digest; without pruning, both would grow with history.
 #[derive(Debug, Default)]
 pub struct Pruner {
     last: Mutex<Option<Timestamp>>,

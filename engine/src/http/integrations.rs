@@ -375,9 +375,9 @@ async fn hook(
         return refuse("X-Grafana-Alerting-Signature is missing or does not match the body".into())
             .await;
     }
-    let read = if kind == Kind::AwsSns {
+    let (delivery, digest) = if kind == Kind::AwsSns {
         match core.sns.read(&body, &integration.pinned_certificates).await {
-            Ok(read) => Ok(read),
+            Ok(read) => read,
             Err(Refusal::Invalid(reason)) => return refuse(reason).await,
             Err(Refusal::Unreachable(reason)) => {
                 tracing::warn!(integration = %id, %reason, "SNS unreachable; the sender will retry");
@@ -385,16 +385,20 @@ async fn hook(
             }
         }
     } else {
-        match serde_json::from_slice::<Value>(&body) {
-            Ok(payload) => adapters::parse(kind, &payload)
-                .map(|delivery| (delivery, hex::encode(Sha256::digest(&body))))
-                .map_err(|problem| format!("not a {} payload: {problem}", kind.as_str())),
-            Err(e) => Err(format!("the body is not JSON: {e}")),
+        let parsed = serde_json::from_slice::<Value>(&body)
+            .map_err(|e| format!("the body is not JSON: {e}"))
+            .and_then(|payload| {
+                adapters::parse(kind, &payload)
+                    .map_err(|problem| format!("not a {} payload: {problem}", kind.as_str()))
+            });
+        match parsed {
+            Ok(delivery) => (delivery, hex::encode(Sha256::digest(&body))),
+            Err(problem) => return refuse(problem).await,
         }
     };
-    let (alarms, digest) = match read {
-        Ok((Delivery::Alarms(alarms), digest)) => (alarms, digest),
-        Ok((Delivery::Acknowledged(reason), _)) => {
+    let alarms = match delivery {
+        Delivery::Alarms(alarms) => alarms,
+        Delivery::Acknowledged(reason) => {
             tracing::info!(integration = %id, %reason, "delivery acknowledged");
             return Ok(Json(HookResponse {
                 alarms: 0,
@@ -402,7 +406,6 @@ async fn hook(
                 acknowledged: Some(reason),
             }));
         }
-        Err(problem) => return refuse(problem).await,
     };
     if !core.store.first_delivery(&id, &digest, now).await? {
         return Ok(Json(HookResponse {
