@@ -3,8 +3,9 @@
 //! (a 200 means durably committed) and, for every alarm, the time from its POST to its
 //! incident opening.
 //!
-//! Run with `cargo bench -p tocsin --bench hooks`. The load generator shares the server's
-//! process and cores.
+//! Run with `cargo bench -p tocsin --bench hooks`; `BENCH_PAYLOADS` sets the deliveries
+//! (1,000), `BENCH_RATE` offers alarms at a fixed rate instead of as fast as 32 clients
+//! are answered. The load generator shares the server's process and cores.
 
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -21,6 +22,13 @@ fn payloads() -> usize {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(1_000)
+}
+/// Alarms per second to offer, open loop; `BENCH_RATE` sets it. Without it, `CLIENTS`
+/// clients send as fast as they are answered.
+fn rate() -> Option<f64> {
+    std::env::var("BENCH_RATE")
+        .ok()
+        .and_then(|n| n.parse().ok())
 }
 const ALERTS_PER_PAYLOAD: usize = 10;
 const CLIENTS: usize = 32;
@@ -63,6 +71,26 @@ async fn main() {
         .unwrap();
     let id = created["id"].as_str().unwrap().to_owned();
     let secret = created["secret"].as_str().unwrap().to_owned();
+    // A default route to a roster, so every incident also starts its call loop as it opens
+    // (no Twilio account: the loops are written, nobody is phoned).
+    let roster: Value = client
+        .post(format!("{base}/rosters"))
+        .bearer_auth(KEY)
+        .json(&json!({"name": "on-call", "members": [{"name": "Ada", "phone": "+15550000001"}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let route = client
+        .post(format!("{base}/routes"))
+        .bearer_auth(KEY)
+        .json(&json!({"rosterId": roster["id"]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(route.status().is_success(), "{}", route.status());
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // Every incident's opening time, by subject.
@@ -79,38 +107,65 @@ async fn main() {
 
     let count = payloads();
     let payloads: Vec<(Vec<String>, Vec<u8>)> = (0..count).map(payload).collect();
-    let queue = Arc::new(Mutex::new(payloads));
     let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let started = Instant::now();
-    let workers: Vec<_> = (0..CLIENTS)
-        .map(|_| {
-            let (queue, sent, client) = (queue.clone(), sent.clone(), client.clone());
-            let url = format!("{base}/hooks/{id}");
-            let secret = secret.clone();
-            tokio::spawn(async move {
-                loop {
-                    let Some((fingerprints, body)) = queue.lock().unwrap().pop() else {
-                        return;
-                    };
-                    let at = Instant::now();
-                    let response = client
-                        .post(&url)
-                        .bearer_auth(&secret)
-                        .body(body)
-                        .send()
-                        .await
-                        .unwrap();
-                    assert!(response.status().is_success(), "{}", response.status());
-                    let mut sent = sent.lock().unwrap();
-                    for fp in fingerprints {
-                        sent.insert(fp, at);
-                    }
+    // How long each POST took to be answered (its alarms committed).
+    let acks: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let url = format!("{base}/hooks/{id}");
+    let post = {
+        let (sent, acks, client, secret) =
+            (sent.clone(), acks.clone(), client.clone(), secret.clone());
+        move |(fingerprints, body): (Vec<String>, Vec<u8>)| {
+            let (sent, client, url, secret) =
+                (sent.clone(), client.clone(), url.clone(), secret.clone());
+            async move {
+                let at = Instant::now();
+                let response = client
+                    .post(&url)
+                    .bearer_auth(&secret)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(response.status().is_success(), "{}", response.status());
+                let mut sent = sent.lock().unwrap();
+                for fp in fingerprints {
+                    sent.insert(fp, at);
                 }
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.await.unwrap();
+            }
+        }
+    };
+    let started = Instant::now();
+    let senders: Vec<_> = match rate() {
+        // Open loop: a delivery every 10 / rate seconds, whatever the server's pace.
+        Some(rate) => {
+            let every = Duration::from_secs_f64(ALERTS_PER_PAYLOAD as f64 / rate);
+            let mut senders = Vec::with_capacity(count);
+            for (n, payload) in payloads.into_iter().enumerate() {
+                tokio::time::sleep_until((started + every * n as u32).into()).await;
+                senders.push(tokio::spawn(post(payload)));
+            }
+            senders
+        }
+        // Closed loop: each client sends its next delivery when the last is answered.
+        None => {
+            let queue = Arc::new(Mutex::new(payloads));
+            (0..CLIENTS)
+                .map(|_| {
+                    let (queue, post) = (queue.clone(), post.clone());
+                    tokio::spawn(async move {
+                        loop {
+                            let Some(payload) = queue.lock().unwrap().pop() else {
+                                return;
+                            };
+                            post(payload).await;
+                        }
+                    })
+                })
+                .collect()
+        }
+    };
+    for sender in senders {
+        sender.await.unwrap();
     }
     let accepted = started.elapsed();
     let total = count * ALERTS_PER_PAYLOAD;
@@ -127,7 +182,12 @@ async fn main() {
         .filter_map(|(fp, at)| Some(opened.get(&format!("{id}:{fp}"))?.duration_since(*at)))
         .collect();
     latencies.sort();
-    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    let pct = |latencies: &[Duration], p: f64| {
+        latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64()
+            * 1e3
+    };
+    let mut acks = std::mem::take(&mut *acks.lock().unwrap());
+    acks.sort();
     let problems = server
         .core()
         .catalog
@@ -137,19 +197,56 @@ async fn main() {
     if let Some(problem) = problems {
         println!("the integration's alert last failed with: {problem}");
     }
+    let load = match rate() {
+        Some(rate) => format!("offered at {rate:.0} alarms/s"),
+        None => format!("from {CLIENTS} clients"),
+    };
     println!(
-        "{total} alarms in {count} Alertmanager deliveries from {CLIENTS} clients: accepted and committed in {:.2} s = {:.0} alarms/s; all {} incidents open after {:.2} s",
+        "{total} alarms in {count} Alertmanager deliveries {load}: accepted and committed in {:.2} s = {:.0} alarms/s; all {} incidents open after {:.2} s",
         accepted.as_secs_f64(),
         total as f64 / accepted.as_secs_f64(),
         opened.len(),
         all_open.as_secs_f64()
     );
     println!(
+        "POST -> 200 (alarms committed, {} deliveries): p50 {:.1} ms, p99 {:.1} ms",
+        acks.len(),
+        pct(&acks, 0.50),
+        pct(&acks, 0.99),
+    );
+    println!(
         "POST -> incident open ({} alarms): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         latencies.len(),
-        pct(0.50).as_secs_f64() * 1e3,
-        pct(0.99).as_secs_f64() * 1e3,
+        pct(&latencies, 0.50),
+        pct(&latencies, 0.99),
         latencies.last().unwrap().as_secs_f64() * 1e3
     );
+    let incidents: Value = client
+        .get(format!("{base}/incidents?pageSize=1"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let first = incidents["data"][0]["id"].as_str().unwrap();
+    let timeline: Value = client
+        .get(format!("{base}/incidents/{first}/timeline"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = timeline["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|entry| entry["kind"].as_str())
+        .collect();
+    println!("timeline of the first incident: {kinds:?}");
+    assert!(kinds.contains(&"escalation-started"), "{kinds:?}");
     server.stop().await;
 }

@@ -15,15 +15,15 @@
 use crate::app::{Core, IncidentEvent};
 use crate::registry::Registered;
 use crate::store::alerts::{Alert, EvaluationProblem, LastEvaluation, record_evaluation};
-use crate::store::escalation::{start_escalation, stop_escalation};
-use crate::store::incidents::{Change, Observation, apply_finding};
+use crate::store::escalation::{Opened, start_escalations, stop_escalation};
+use crate::store::incidents::{Change, Observation, apply_findings};
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tocsin_sdk::testing::run;
 use tocsin_sdk::time::Timestamp;
-use tocsin_sdk::{Context, Query, RawFinding, Verdict};
+use tocsin_sdk::{Answer, Context, Entity, Query, RawFinding, Verdict};
 use tokio::sync::mpsc;
 
 /// Most alert ids a worker takes off its queue at once.
@@ -131,26 +131,122 @@ impl Queue {
 }
 
 /// Runs one worker until the queue closes.
+///
+/// Evaluating a batch (the sandbox, on this thread) and recording the one before it (SQLite,
+/// on its own thread) overlap: the recorder takes batches in order, one at a time, so each
+/// batch's findings are applied to what the batches before it left.
 pub async fn work(core: Arc<Core>, mut queue: mpsc::UnboundedReceiver<Work>) {
+    let (to_record, mut evaluated_batches) = mpsc::channel::<Vec<Evaluated>>(1);
+    let recorder = {
+        let core = core.clone();
+        tokio::spawn(async move {
+            while let Some(evaluated) = evaluated_batches.recv().await {
+                record(&core, evaluated).await;
+            }
+        })
+    };
     let mut batch = Vec::with_capacity(BATCH);
     while queue.recv_many(&mut batch, BATCH).await > 0 {
+        // Taken before anything is read: a change from now on queues its alert again.
+        for work in &batch {
+            core.queue.taken(work);
+        }
         // A whole evaluation covers the narrowed ones of its alert.
         let whole: HashSet<String> = batch
             .iter()
             .filter(|w| w.entity_id.is_none())
             .map(|w| w.alert_id.clone())
             .collect();
-        let mut evaluated = Vec::with_capacity(batch.len());
-        for work in batch.drain(..) {
-            core.queue.taken(&work);
-            if work.entity_id.is_some() && whole.contains(&work.alert_id) {
-                continue;
+        let runs: Vec<(Arc<Alert>, Option<String>)> = batch
+            .drain(..)
+            .filter(|w| w.entity_id.is_none() || !whole.contains(&w.alert_id))
+            .filter_map(|w| Some((core.catalog.get(&w.alert_id)?, w.entity_id)))
+            .collect();
+        let known = match Prefetched::read(&core, &runs).await {
+            Ok(known) => known,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read ahead for narrowed evaluations; each reads alone");
+                Prefetched::default()
             }
-            if let Some(alert) = core.catalog.get(&work.alert_id) {
-                evaluated.extend(evaluate(&core, alert, work.entity_id.as_deref()));
-            }
+        };
+        // The sandbox calls are synchronous CPU work bounded by their deadlines, and the
+        // queries not read ahead are database reads: all run on this worker thread, which
+        // tokio hands its other tasks off of meanwhile.
+        let evaluated = tokio::task::block_in_place(|| {
+            runs.into_iter()
+                .filter_map(|(alert, entity)| evaluate(&core, alert, entity.as_deref(), &known))
+                .collect()
+        });
+        if to_record.send(evaluated).await.is_err() {
+            break;
         }
-        record(&core, evaluated).await;
+    }
+    drop(to_record);
+    // Whatever was evaluated is recorded before the worker ends.
+    let _ = recorder.await;
+}
+
+/// The entities narrowed runs will ask for, read in one go: a narrowed run asks for its
+/// own entity, and a batch of them would otherwise be as many trips to the database.
+#[derive(Debug, Default)]
+struct Prefetched {
+    /// (entity type, entity id) read ahead, whether or not it exists.
+    asked: HashSet<(String, String)>,
+    found: HashMap<(String, String), Entity>,
+}
+
+impl Prefetched {
+    async fn read(
+        core: &Core,
+        runs: &[(Arc<Alert>, Option<String>)],
+    ) -> crate::store::Result<Self> {
+        let asked: HashSet<(String, String)> = runs
+            .iter()
+            .filter_map(|(alert, entity)| {
+                let template = core.registry.get(&alert.template_id)?;
+                let entity_type = template.plugin.info().entity_type.clone()?;
+                Some((entity_type, entity.clone()?))
+            })
+            .collect();
+        let keys: Vec<(&str, &str)> = asked
+            .iter()
+            .map(|(t, id)| (t.as_str(), id.as_str()))
+            .collect();
+        let found = core
+            .store
+            .entities_by_key(&keys)
+            .await?
+            .into_iter()
+            .map(|e| ((e.entity_type.clone(), e.entity_id.clone()), e))
+            .collect();
+        Ok(Self { asked, found })
+    }
+
+    /// The answer to a query for one entity read ahead, as the store would give it.
+    fn answer(&self, query: &Query) -> Option<Answer> {
+        let Query::Entities(q) = query else {
+            return None;
+        };
+        let key = (q.entity_type.clone(), q.entity_id.clone()?);
+        if !self.asked.contains(&key) {
+            return None;
+        }
+        let matches = |e: &&Entity| {
+            q.owner_type
+                .as_ref()
+                .is_none_or(|t| e.owner_type.as_ref() == Some(t))
+                && q.owner_id
+                    .as_ref()
+                    .is_none_or(|o| e.owner_id.as_ref() == Some(o))
+        };
+        Some(Answer::Entities(
+            self.found
+                .get(&key)
+                .filter(matches)
+                .cloned()
+                .into_iter()
+                .collect(),
+        ))
     }
 }
 
@@ -174,6 +270,7 @@ fn run_template(
     template: Option<&Registered>,
     alert: &Alert,
     ctx: &Context,
+    known: &Prefetched,
 ) -> (Vec<Query>, Result<Vec<RawFinding>, String>) {
     let Some(template) = template else {
         return (
@@ -188,16 +285,14 @@ fn run_template(
     let params = alert.parameters.to_string();
     let handle = tokio::runtime::Handle::current();
     let mut queries = Vec::new();
-    // The sandbox call is synchronous CPU work bounded by its deadline; answering a query
-    // is a database read. Both run on this worker thread, which tokio hands its other
-    // tasks off of meanwhile.
-    let result = tokio::task::block_in_place(|| {
-        run(&mut instance, &params, ctx, &mut |_, query| {
-            queries.push(query.clone());
-            handle
+    let result = run(&mut instance, &params, ctx, &mut |_, query| {
+        queries.push(query.clone());
+        match known.answer(query) {
+            Some(answer) => Ok(answer),
+            None => handle
                 .block_on(core.store.answer(query))
-                .map_err(|e| e.to_string())
-        })
+                .map_err(|e| e.to_string()),
+        }
     });
     (
         queries,
@@ -216,7 +311,12 @@ fn about(query: &Query, entity_id: &str) -> bool {
 
 /// Evaluates one alert now, whole or for one entity; `None` when it is no longer live, or
 /// when a narrowed run strayed from its entity (the alert is then queued whole).
-fn evaluate(core: &Core, alert: Arc<Alert>, narrowed_to: Option<&str>) -> Option<Evaluated> {
+fn evaluate(
+    core: &Core,
+    alert: Arc<Alert>,
+    narrowed_to: Option<&str>,
+    known: &Prefetched,
+) -> Option<Evaluated> {
     let started = Instant::now();
     let now = core.clock.now();
     if !alert.is_live(now) {
@@ -229,7 +329,7 @@ fn evaluate(core: &Core, alert: Arc<Alert>, narrowed_to: Option<&str>) -> Option
         entity_id: narrowed_to.map(str::to_owned).or_else(|| alert.entity_id()),
     };
     let template = core.registry.get(&alert.template_id);
-    let (queries, result) = run_template(core, template.as_deref(), &alert, &ctx);
+    let (queries, result) = run_template(core, template.as_deref(), &alert, &ctx, known);
     if let Some(entity) = narrowed_to {
         let kept_to_entity = queries.iter().all(|q| about(q, entity))
             && result
@@ -310,15 +410,16 @@ async fn record(core: &Core, batch: Vec<Evaluated>) {
         .enumerate()
         .map(|(index, e)| (e.alert.id.as_str(), index))
         .collect();
-    let mut changes: Vec<(usize, String, Change)> = Vec::new();
-    let result: crate::store::Result<()> = async {
-        let mut tx = core.store.write().await?;
-        for (index, e) in batch.iter().enumerate() {
-            for finding in &e.findings {
+    // Every finding of the batch, with the evaluation it came from.
+    let (sources, observations): (Vec<usize>, Vec<Observation>) = batch
+        .iter()
+        .enumerate()
+        .flat_map(|(index, e)| {
+            e.findings.iter().filter_map(move |finding| {
                 let breached = match finding.verdict {
                     Verdict::Breached => true,
                     Verdict::Clear => false,
-                    Verdict::NoData(_) => continue,
+                    Verdict::NoData(_) => return None,
                 };
                 let observation = Observation {
                     alert_id: &e.alert.id,
@@ -332,26 +433,37 @@ async fn record(core: &Core, batch: Vec<Evaluated>) {
                     summary: &finding.summary,
                     at: e.now,
                 };
-                let change = apply_finding(&mut tx, &observation).await?;
-                match &change {
-                    Change::Opened(id) => {
-                        start_escalation(
-                            &mut tx,
-                            id,
-                            &e.alert.id,
-                            &e.alert.template_id,
-                            e.alert.owner_id().as_deref(),
-                            e.now,
-                        )
-                        .await?;
-                    }
-                    Change::Resolved(id) => {
-                        stop_escalation(&mut tx, id, e.now, "resolved").await?;
-                    }
-                    Change::Updated(_) | Change::None => {}
-                }
-                changes.push((index, finding.subject.clone(), change));
+                Some((index, observation))
+            })
+        })
+        .unzip();
+    let result: crate::store::Result<Vec<Change>> = async {
+        let mut tx = core.store.write().await?;
+        let changes = apply_findings(&mut tx, &observations).await?;
+        let owners: Vec<Option<String>> =
+            sources.iter().map(|&i| batch[i].alert.owner_id()).collect();
+        let opened: Vec<Opened> = changes
+            .iter()
+            .zip(&observations)
+            .zip(&owners)
+            .filter_map(|((change, o), owner)| match change {
+                Change::Opened(id) => Some(Opened {
+                    incident_id: id,
+                    alert_id: o.alert_id,
+                    template_id: o.template_id,
+                    owner_id: owner.as_deref(),
+                    at: o.at,
+                }),
+                _ => None,
+            })
+            .collect();
+        start_escalations(&mut tx, &opened).await?;
+        for (change, o) in changes.iter().zip(&observations) {
+            if let Change::Resolved(id) = change {
+                stop_escalation(&mut tx, id, o.at, "resolved").await?;
             }
+        }
+        for (index, e) in batch.iter().enumerate() {
             // Of an alert's narrowed runs in one batch, only the last is written down as
             // its last evaluation (with every run's problems).
             if !e.narrowed || last_of[e.alert.id.as_str()] == index || !e.problems.is_empty() {
@@ -360,20 +472,25 @@ async fn record(core: &Core, batch: Vec<Evaluated>) {
             }
         }
         tx.commit().await?;
-        Ok(())
+        Ok(changes)
     }
     .await;
-    if let Err(e) = result {
-        tracing::error!(error = %e, alerts = batch.len(), "could not record evaluations");
-        return;
-    }
+    let changes = match result {
+        Ok(changes) => changes,
+        Err(e) => {
+            tracing::error!(error = %e, alerts = batch.len(), "could not record evaluations");
+            return;
+        }
+    };
     if changes
         .iter()
-        .any(|(_, _, c)| matches!(c, Change::Opened(_) | Change::Resolved(_)))
+        .any(|c| matches!(c, Change::Opened(_) | Change::Resolved(_)))
     {
         core.escalation.wake();
     }
-    for (index, subject, change) in changes {
+    let subjects: Vec<String> = observations.iter().map(|o| o.subject.to_owned()).collect();
+    drop(observations);
+    for ((change, subject), index) in changes.into_iter().zip(subjects).zip(sources) {
         let alert = &batch[index].alert;
         match change {
             Change::Opened(id) => {
@@ -395,7 +512,15 @@ async fn record(core: &Core, batch: Vec<Evaluated>) {
             Change::Updated(_) | Change::None => {}
         }
     }
-    for e in batch {
+    let last: HashSet<usize> = last_of.into_values().collect();
+    for (index, e) in batch.into_iter().enumerate() {
+        core.metrics
+            .evaluation_seconds
+            .observe(e.started.elapsed().as_secs_f64());
+        // An alert's last evaluation in the batch is the one the catalog keeps.
+        if !last.contains(&index) {
+            continue;
+        }
         if !e.narrowed {
             core.catalog.set_dependencies(&e.alert.id, &e.queries);
         }
@@ -407,8 +532,5 @@ async fn record(core: &Core, batch: Vec<Evaluated>) {
             }
             core.catalog.put(updated);
         }
-        core.metrics
-            .evaluation_seconds
-            .observe(e.started.elapsed().as_secs_f64());
     }
 }

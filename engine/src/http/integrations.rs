@@ -407,13 +407,6 @@ async fn hook(
             }));
         }
     };
-    if !core.store.first_delivery(&id, &digest, now).await? {
-        return Ok(Json(HookResponse {
-            alarms: 0,
-            duplicate: true,
-            acknowledged: None,
-        }));
-    }
     let upserts: Vec<EntityUpsert> = alarms
         .iter()
         .map(|a| EntityUpsert {
@@ -438,10 +431,17 @@ async fn hook(
         .collect();
     let count = upserts.len();
     let changed: Vec<String> = upserts.iter().map(|u| u.entity_id.clone()).collect();
-    if let Err(e) = core.ingest.write(Write::Entities(upserts), now).await {
-        // Not stored: a resend must be taken.
-        core.store.forget_delivery(&id, &digest).await?;
-        return Err(e.into());
+    let delivery = Write::Delivery {
+        integration_id: id.clone(),
+        digest,
+        entities: upserts,
+    };
+    if !core.ingest.write(delivery, now).await? {
+        return Ok(Json(HookResponse {
+            alarms: 0,
+            duplicate: true,
+            acknowledged: None,
+        }));
     }
     for entity in changed {
         core.entity_changed("ALARM", &entity, Some(&id));

@@ -1,6 +1,6 @@
 //! Entity snapshots and events, and the answers to templates' queries.
 
-use super::{Result, Store, instant, json, micros};
+use super::{Result, Store, instant, json, micros, rows_json};
 use serde_json::{Map, Value};
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 use tocsin_sdk::testing::Event;
@@ -51,6 +51,21 @@ fn event_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Event> {
 }
 
 impl Store {
+    /// The entities among `keys` (type and id) that exist, in one read.
+    pub async fn entities_by_key(&self, keys: &[(&str, &str)]) -> Result<Vec<Entity>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT e.* FROM json_each(?) k
+             JOIN entities e ON e.entity_type = k.value->>0 AND e.entity_id = k.value->>1",
+        )
+        .bind(rows_json(keys))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(entity_from_row).collect()
+    }
+
     /// One entity.
     pub async fn entity(&self, entity_type: &str, entity_id: &str) -> Result<Option<Entity>> {
         sqlx::query("SELECT * FROM entities WHERE entity_type = ? AND entity_id = ?")
@@ -164,59 +179,81 @@ impl Store {
     }
 }
 
-/// Upserts snapshots inside a transaction.
+/// Upserts snapshots, each with its own write time, inside a transaction, all in one
+/// statement: a group commit of hundreds of snapshots is one trip to the database, not one
+/// per snapshot. A later snapshot of the same entity wins.
 pub async fn put_entities(
     tx: &mut Transaction<'_, Sqlite>,
-    entities: &[EntityUpsert],
-    at: Timestamp,
+    entities: &[(&EntityUpsert, Timestamp)],
 ) -> Result<()> {
-    for e in entities {
-        sqlx::query(
-            "INSERT INTO entities (entity_type, entity_id, owner_type, owner_id, attributes, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?)
-             ON CONFLICT (entity_type, entity_id) DO UPDATE SET owner_type = excluded.owner_type,
-                 owner_id = excluded.owner_id, attributes = excluded.attributes, updated_at = excluded.updated_at",
-        )
-        .bind(&e.entity_type)
-        .bind(&e.entity_id)
-        .bind(&e.owner_type)
-        .bind(&e.owner_id)
-        .bind(Value::Object(e.attributes.clone()).to_string())
-        .bind(micros(at))
-        .execute(&mut **tx)
-        .await?;
+    if entities.is_empty() {
+        return Ok(());
     }
+    // Attributes travel as JSON text inside the array, so they are stored byte for byte.
+    let rows: Vec<_> = entities
+        .iter()
+        .map(|(e, at)| {
+            let attributes = Value::Object(e.attributes.clone()).to_string();
+            (
+                &e.entity_type,
+                &e.entity_id,
+                &e.owner_type,
+                &e.owner_id,
+                attributes,
+                micros(*at),
+            )
+        })
+        .collect();
+    sqlx::query(
+        "INSERT INTO entities (entity_type, entity_id, owner_type, owner_id, attributes, updated_at)
+         SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5 FROM json_each(?) WHERE true ORDER BY key
+         ON CONFLICT (entity_type, entity_id) DO UPDATE SET owner_type = excluded.owner_type,
+             owner_id = excluded.owner_id, attributes = excluded.attributes, updated_at = excluded.updated_at",
+    )
+    .bind(rows_json(&rows))
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
-/// Upserts events inside a transaction.
+/// Upserts events inside a transaction, all in one statement.
 pub async fn put_events(
     tx: &mut Transaction<'_, Sqlite>,
     events: &[Event],
     at: Timestamp,
 ) -> Result<()> {
-    for e in events {
-        sqlx::query(
-            "INSERT INTO events (id, event_type, owner_type, owner_id, entity_type, entity_id, ts, value, attributes, received_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (id) DO UPDATE SET event_type = excluded.event_type, owner_type = excluded.owner_type,
-                 owner_id = excluded.owner_id, entity_type = excluded.entity_type, entity_id = excluded.entity_id,
-                 ts = excluded.ts, value = excluded.value, attributes = excluded.attributes,
-                 received_at = excluded.received_at",
-        )
-        .bind(&e.id)
-        .bind(&e.event_type)
-        .bind(&e.owner_type)
-        .bind(&e.owner_id)
-        .bind(&e.entity_type)
-        .bind(&e.entity_id)
-        .bind(micros(e.timestamp))
-        .bind(e.value.map(|v| v.to_string()))
-        .bind(Value::Object(e.attributes.clone()).to_string())
-        .bind(micros(at))
-        .execute(&mut **tx)
-        .await?;
+    if events.is_empty() {
+        return Ok(());
     }
+    let rows: Vec<_> = events
+        .iter()
+        .map(|e| {
+            (
+                &e.id,
+                &e.event_type,
+                &e.owner_type,
+                &e.owner_id,
+                &e.entity_type,
+                &e.entity_id,
+                micros(e.timestamp),
+                e.value.map(|v| v.to_string()),
+                Value::Object(e.attributes.clone()).to_string(),
+            )
+        })
+        .collect();
+    sqlx::query(
+        "INSERT INTO events (id, event_type, owner_type, owner_id, entity_type, entity_id, ts, value, attributes, received_at)
+         SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8, ?1
+         FROM json_each(?2) WHERE true ORDER BY key
+         ON CONFLICT (id) DO UPDATE SET event_type = excluded.event_type, owner_type = excluded.owner_type,
+             owner_id = excluded.owner_id, entity_type = excluded.entity_type, entity_id = excluded.entity_id,
+             ts = excluded.ts, value = excluded.value, attributes = excluded.attributes,
+             received_at = excluded.received_at",
+    )
+    .bind(micros(at))
+    .bind(rows_json(&rows))
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

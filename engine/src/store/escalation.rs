@@ -3,13 +3,14 @@
 //! Every transition is one transaction that checks the state it moves from, so duplicate,
 //! late or out-of-order webhooks find nothing to change.
 
-use super::incidents::{new_id, timeline};
-use super::{Result, Store, instant, json, micros};
+use super::incidents::{new_id, timeline, timeline_many};
+use super::{Result, Store, instant, json, micros, rows_json};
 use crate::twilio::CallStatus;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::{Row, Sqlite, Transaction};
+use std::collections::HashMap;
 use tocsin_sdk::time::Timestamp;
 
 /// An operator on a roster.
@@ -209,18 +210,30 @@ pub struct Fallback {
     pub roster: Roster,
 }
 
-/// Starts the call loop of a newly opened incident when a route sends it to a roster.
-/// Returns the roster's id.
-pub async fn start_escalation(
+/// A newly opened incident, for [`start_escalations`].
+#[derive(Debug, Clone)]
+pub struct Opened<'a> {
+    /// The incident.
+    pub incident_id: &'a str,
+    /// Its alert.
+    pub alert_id: &'a str,
+    /// The alert's template.
+    pub template_id: &'a str,
+    /// The alert's owner.
+    pub owner_id: Option<&'a str>,
+    /// When it opened.
+    pub at: Timestamp,
+}
+
+/// The route an incident of this alert, template and owner takes, and its roster: the most
+/// specific route wins (an alert's own route, then an owner's, then a template's, then the
+/// default; the oldest among equals). `None` when no route leads to a roster with members.
+async fn route_for(
     tx: &mut Transaction<'_, Sqlite>,
-    incident_id: &str,
     alert_id: &str,
     template_id: &str,
     owner_id: Option<&str>,
-    at: Timestamp,
-) -> Result<Option<String>> {
-    // The most specific route wins: an alert's own route, then an owner's, then a
-    // template's, then the default; the oldest among equals.
+) -> Result<Option<(String, Roster)>> {
     let route = sqlx::query(
         "SELECT r.id AS route_id, ro.* FROM routes r JOIN rosters ro ON ro.id = r.roster_id
          WHERE (r.alert_id IS NULL OR r.alert_id = ?)
@@ -238,33 +251,56 @@ pub async fn start_escalation(
         return Ok(None);
     };
     let roster = roster_from_row(&row)?;
-    if roster.members.is_empty() {
-        return Ok(None);
+    Ok((!roster.members.is_empty()).then(|| (row.get("route_id"), roster)))
+}
+
+/// Starts the call loops of newly opened incidents that a route sends to a roster, in the
+/// order given (which is the order they are served in). Returns, for each, the roster's id.
+/// One route lookup per distinct alert, then one write for all the loops.
+pub async fn start_escalations(
+    tx: &mut Transaction<'_, Sqlite>,
+    opened: &[Opened<'_>],
+) -> Result<Vec<Option<String>>> {
+    let mut routes: HashMap<(&str, &str, Option<&str>), Option<(String, Roster)>> = HashMap::new();
+    let mut loops = Vec::new();
+    let mut entries = Vec::new();
+    let mut started = Vec::with_capacity(opened.len());
+    for o in opened {
+        let key = (o.alert_id, o.template_id, o.owner_id);
+        if !routes.contains_key(&key) {
+            let route = route_for(tx, o.alert_id, o.template_id, o.owner_id).await?;
+            routes.insert(key, route);
+        }
+        let Some((route_id, roster)) = &routes[&key] else {
+            started.push(None);
+            continue;
+        };
+        let roster_json = serde_json::to_string(roster).expect("a roster serializes");
+        loops.push((o.incident_id, roster.id.clone(), roster_json, micros(o.at)));
+        entries.push((
+            o.incident_id.to_owned(),
+            o.at,
+            "escalation-started",
+            json!({"rosterId": roster.id, "roster": roster.name, "routeId": route_id,
+                   "members": roster.members.len(), "loops": roster.loops}),
+        ));
+        started.push(Some(roster.id.clone()));
     }
-    let route_id: String = row.get("route_id");
-    sqlx::query(
-        "INSERT INTO escalations (incident_id, roster_id, roster, state, step, ready_at, created_at, updated_at)
-         VALUES (?, ?, ?, 'ACTIVE', 0, (SELECT COALESCE(MAX(ready_at), 0) + 1 FROM escalations), ?, ?)
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(incident_id)
-    .bind(&roster.id)
-    .bind(serde_json::to_string(&roster).expect("a roster serializes"))
-    .bind(micros(at))
-    .bind(micros(at))
-    .execute(&mut **tx)
-    .await?;
-    timeline(
-        tx,
-        incident_id,
-        at,
-        "escalation-started",
-        None,
-        json!({"rosterId": roster.id, "roster": roster.name, "routeId": route_id,
-               "members": roster.members.len(), "loops": roster.loops}),
-    )
-    .await?;
-    Ok(Some(roster.id))
+    if !loops.is_empty() {
+        // Loops are served in `ready_at` order: these go after every loop already waiting.
+        sqlx::query(
+            "INSERT INTO escalations (incident_id, roster_id, roster, state, step, ready_at, created_at, updated_at)
+             SELECT value->>0, value->>1, value->>2, 'ACTIVE', 0,
+                 (SELECT COALESCE(MAX(ready_at), 0) FROM escalations) + key + 1, value->>3, value->>3
+             FROM json_each(?) WHERE true ORDER BY key
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(rows_json(&loops))
+        .execute(&mut **tx)
+        .await?;
+    }
+    timeline_many(tx, &entries).await?;
+    Ok(started)
 }
 
 /// Stops an incident's call loop because the incident closed: its live call is marked to

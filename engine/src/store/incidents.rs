@@ -1,9 +1,10 @@
 //! Incidents and their timelines.
 
-use super::{Result, Store, instant, is_unique_violation, json, micros};
+use super::{Result, Store, instant, json, micros, rows_json};
 use chrono::{DateTime, Utc};
-use serde_json::Value;
-use sqlx::{Row, Sqlite, Transaction};
+use serde_json::{Value, json};
+use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+use std::collections::{HashMap, HashSet};
 use tocsin_sdk::time::Timestamp;
 
 /// Where an incident stands.
@@ -185,122 +186,214 @@ pub(crate) async fn timeline(
     Ok(())
 }
 
-async fn open_incident(
+/// Writes timeline entries in as few statements as their number allows, in the order given.
+pub(crate) async fn timeline_many(
     tx: &mut Transaction<'_, Sqlite>,
-    alert_id: &str,
-    subject: &str,
-) -> Result<Option<(String, String)>> {
-    Ok(sqlx::query("SELECT id, report_latest FROM incidents WHERE alert_id = ? AND subject = ? AND status != 'CLOSED'")
-        .bind(alert_id)
-        .bind(subject)
-        .fetch_optional(&mut **tx)
-        .await?
-        .map(|row| (row.get("id"), row.get("report_latest"))))
+    entries: &[(String, Timestamp, &str, Value)],
+) -> Result<()> {
+    for chunk in entries.chunks(ROWS_PER_STATEMENT) {
+        let mut sql = QueryBuilder::new("INSERT INTO timeline (incident_id, at, kind, detail) ");
+        sql.push_values(chunk, |mut row, (incident, at, kind, detail)| {
+            row.push_bind(incident)
+                .push_bind(micros(*at))
+                .push_bind(*kind)
+                .push_bind(detail.to_string());
+        });
+        sql.build().execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
-/// Applies one breached-or-clear finding: opens, refreshes or resolves the subject's
-/// incident. At most one incident per (alert, subject) is ever not CLOSED; the unique index
-/// enforces it even if two writers race.
-pub async fn apply_finding(
+/// Rows per multi-row statement: well under SQLite's limit of 32,766 parameters.
+const ROWS_PER_STATEMENT: usize = 1_000;
+
+/// An incident to open, for the multi-row insert.
+struct NewIncident<'a> {
+    id: String,
+    alert_id: &'a str,
+    alert_version: i64,
+    template_id: &'a str,
+    subject: &'a str,
+    summary: &'a str,
+    report: String,
+    valid_until: Option<i64>,
+    at: i64,
+}
+
+/// The incidents not closed among these (alert, subject) pairs: id and latest report, in
+/// one read.
+async fn unclosed_incidents(
     tx: &mut Transaction<'_, Sqlite>,
-    o: &Observation<'_>,
-) -> Result<Change> {
-    let change = match (open_incident(tx, o.alert_id, o.subject).await?, o.breached) {
-        (Some((id, latest)), true) => {
-            sqlx::query(
-                "UPDATE incidents SET report_latest = ?, summary = ?, last_checked_at = ?,
-                     updated_at = CASE WHEN report_latest = ? THEN updated_at ELSE ? END
-                 WHERE id = ?",
+    pairs: &[(&str, &str)],
+) -> Result<HashMap<(String, String), (String, String)>> {
+    let rows = sqlx::query(
+        "SELECT i.id, i.alert_id, i.subject, i.report_latest FROM json_each(?) p
+         JOIN incidents i ON i.alert_id = p.value->>0 AND i.subject = p.value->>1 AND i.status != 'CLOSED'",
+    )
+    .bind(rows_json(pairs))
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            (
+                (row.get("alert_id"), row.get("subject")),
+                (row.get("id"), row.get("report_latest")),
             )
-            .bind(o.report.to_string())
-            .bind(o.summary)
-            .bind(micros(o.at))
-            .bind(o.report.to_string())
-            .bind(micros(o.at))
-            .bind(&id)
-            .execute(&mut **tx)
-            .await?;
-            if json::<Value>(&latest)? != *o.report {
-                timeline(
-                    tx,
-                    &id,
+        })
+        .collect())
+}
+
+/// Applies breached-or-clear findings: opens, refreshes or resolves each subject's
+/// incident, returning what happened to each, in order. At most one incident per (alert,
+/// subject) is ever not CLOSED; the unique index enforces it even if two writers race.
+/// Should one (alert, subject) come twice, the later finding stands.
+///
+/// However many findings there are, this is a handful of statements: one read, then one
+/// write for each kind of change, so a batch of thousands costs about what one does.
+pub async fn apply_findings(
+    tx: &mut Transaction<'_, Sqlite>,
+    observations: &[Observation<'_>],
+) -> Result<Vec<Change>> {
+    let mut changes = vec![Change::None; observations.len()];
+    let mut last: HashMap<(&str, &str), usize> = HashMap::new();
+    for (index, o) in observations.iter().enumerate() {
+        last.insert((o.alert_id, o.subject), index);
+    }
+    let pairs: Vec<(&str, &str)> = observations
+        .iter()
+        .map(|o| (o.alert_id, o.subject))
+        .collect();
+    let unclosed = unclosed_incidents(tx, &pairs).await?;
+    // (id, report, summary, at) for refreshed and resolved ones; (id, at) for checked ones.
+    let mut refreshed = Vec::new();
+    let mut resolved = Vec::new();
+    let mut checked = Vec::new();
+    let mut opened = Vec::new();
+    let mut entries = Vec::new();
+    for (index, o) in observations.iter().enumerate() {
+        if last[&(o.alert_id, o.subject)] != index {
+            continue;
+        }
+        let open = unclosed.get(&(o.alert_id.to_owned(), o.subject.to_owned()));
+        let report = o.report.to_string();
+        let at = micros(o.at);
+        changes[index] = match (open, o.breached) {
+            (Some((id, latest)), true) => {
+                refreshed.push((id, report, o.summary, at));
+                if json::<Value>(latest)? != *o.report {
+                    entries.push((
+                        id.clone(),
+                        o.at,
+                        "updated",
+                        json!({"report": o.report, "summary": o.summary}),
+                    ));
+                    Change::Updated(id.clone())
+                } else {
+                    Change::None
+                }
+            }
+            (None, true) => {
+                let id = new_id("inc");
+                opened.push(NewIncident {
+                    id: id.clone(),
+                    alert_id: o.alert_id,
+                    alert_version: o.alert_version,
+                    template_id: o.template_id,
+                    subject: o.subject,
+                    summary: o.summary,
+                    report,
+                    valid_until: o.valid_until.map(micros),
+                    at,
+                });
+                Change::Opened(id)
+            }
+            (Some((id, _)), false) if o.auto_resolvable => {
+                resolved.push((id, report, o.summary, at));
+                entries.push((
+                    id.clone(),
                     o.at,
-                    "updated",
-                    None,
-                    serde_json::json!({"report": o.report, "summary": o.summary}),
-                )
-                .await?;
-                Change::Updated(id)
-            } else {
+                    "resolved",
+                    json!({"report": o.report, "summary": o.summary}),
+                ));
+                Change::Resolved(id.clone())
+            }
+            (Some((id, _)), false) => {
+                checked.push((id, at));
                 Change::None
             }
-        }
-        (None, true) => {
-            let id = new_id("inc");
-            let inserted = sqlx::query(
+            (None, false) => Change::None,
+        };
+    }
+    if !refreshed.is_empty() {
+        sqlx::query(
+            "UPDATE incidents SET report_latest = r.value->>1, summary = r.value->>2, last_checked_at = r.value->>3,
+                 updated_at = CASE WHEN report_latest = r.value->>1 THEN updated_at ELSE r.value->>3 END
+             FROM json_each(?) r WHERE incidents.id = r.value->>0",
+        )
+        .bind(rows_json(&refreshed))
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !resolved.is_empty() {
+        sqlx::query(
+            "UPDATE incidents SET status = 'CLOSED', report_close = r.value->>1, report_latest = r.value->>1,
+                 summary = r.value->>2, closed_at = r.value->>3, closed_by = 'auto-resolve',
+                 updated_at = r.value->>3, last_checked_at = r.value->>3
+             FROM json_each(?) r WHERE incidents.id = r.value->>0",
+        )
+        .bind(rows_json(&resolved))
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !checked.is_empty() {
+        sqlx::query(
+            "UPDATE incidents SET last_checked_at = r.value->>1 FROM json_each(?) r WHERE incidents.id = r.value->>0",
+        )
+        .bind(rows_json(&checked))
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !opened.is_empty() {
+        // An incident another writer opened first for the same subject is skipped by the
+        // unique index; only the rows returned were opened here.
+        let mut inserted = HashSet::new();
+        for chunk in opened.chunks(ROWS_PER_STATEMENT) {
+            let mut sql = QueryBuilder::new(
                 "INSERT INTO incidents (id, alert_id, alert_version, template_id, subject, status, summary,
-                     report_open, report_latest, valid_until, created_at, updated_at, last_checked_at)
-                 VALUES (?, ?, ?, ?, ?, 'OPEN', ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&id)
-            .bind(o.alert_id)
-            .bind(o.alert_version)
-            .bind(o.template_id)
-            .bind(o.subject)
-            .bind(o.summary)
-            .bind(o.report.to_string())
-            .bind(o.report.to_string())
-            .bind(o.valid_until.map(micros))
-            .bind(micros(o.at))
-            .bind(micros(o.at))
-            .bind(micros(o.at))
-            .execute(&mut **tx)
-            .await;
-            match inserted {
-                Err(e) if is_unique_violation(&e) => return Ok(Change::None),
-                Err(e) => return Err(e.into()),
-                Ok(_) => {}
+                     report_open, report_latest, valid_until, created_at, updated_at, last_checked_at) ",
+            );
+            sql.push_values(chunk, |mut row, o| {
+                row.push_bind(&o.id)
+                    .push_bind(o.alert_id)
+                    .push_bind(o.alert_version)
+                    .push_bind(o.template_id)
+                    .push_bind(o.subject)
+                    .push("'OPEN'")
+                    .push_bind(o.summary)
+                    .push_bind(&o.report)
+                    .push_bind(&o.report)
+                    .push_bind(o.valid_until)
+                    .push_bind(o.at)
+                    .push_bind(o.at)
+                    .push_bind(o.at);
+            });
+            sql.push(" ON CONFLICT DO NOTHING RETURNING id");
+            let ids: Vec<String> = sql.build_query_scalar().fetch_all(&mut **tx).await?;
+            inserted.extend(ids);
+        }
+        for (change, o) in changes.iter_mut().zip(observations) {
+            let Change::Opened(id) = change else { continue };
+            if inserted.contains(id.as_str()) {
+                entries.push((id.clone(), o.at, "opened",
+                    json!({"report": o.report, "summary": o.summary, "alertVersion": o.alert_version})));
+            } else {
+                *change = Change::None;
             }
-            timeline(tx, &id, o.at, "opened", None, serde_json::json!({"report": o.report, "summary": o.summary, "alertVersion": o.alert_version})).await?;
-            Change::Opened(id)
         }
-        (Some((id, _)), false) if o.auto_resolvable => {
-            sqlx::query(
-                "UPDATE incidents SET status = 'CLOSED', report_close = ?, report_latest = ?, summary = ?,
-                     closed_at = ?, closed_by = 'auto-resolve', updated_at = ?, last_checked_at = ?
-                 WHERE id = ?",
-            )
-            .bind(o.report.to_string())
-            .bind(o.report.to_string())
-            .bind(o.summary)
-            .bind(micros(o.at))
-            .bind(micros(o.at))
-            .bind(micros(o.at))
-            .bind(&id)
-            .execute(&mut **tx)
-            .await?;
-            timeline(
-                tx,
-                &id,
-                o.at,
-                "resolved",
-                None,
-                serde_json::json!({"report": o.report, "summary": o.summary}),
-            )
-            .await?;
-            Change::Resolved(id)
-        }
-        (Some((id, _)), false) => {
-            sqlx::query("UPDATE incidents SET last_checked_at = ? WHERE id = ?")
-                .bind(micros(o.at))
-                .bind(&id)
-                .execute(&mut **tx)
-                .await?;
-            Change::None
-        }
-        (None, false) => Change::None,
-    };
-    Ok(change)
+    }
+    timeline_many(tx, &entries).await?;
+    Ok(changes)
 }
 
 /// A new, sortable id with a prefix saying what it names.
@@ -312,9 +405,9 @@ impl Store {
     /// Applies one breached-or-clear finding in its own transaction.
     pub async fn apply_finding(&self, o: &Observation<'_>) -> Result<Change> {
         let mut tx = self.write().await?;
-        let change = apply_finding(&mut tx, o).await?;
+        let change = apply_findings(&mut tx, std::slice::from_ref(o)).await?;
         tx.commit().await?;
-        Ok(change)
+        Ok(change.into_iter().next().expect("one change per finding"))
     }
 
     /// Closes an incident; `Ok(None)` when it does not exist. Closing a closed incident

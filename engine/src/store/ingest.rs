@@ -3,6 +3,7 @@
 //! what lets ingestion keep up with many clients while every acknowledged write is on disk.
 
 use super::data::{EntityUpsert, put_entities, put_events};
+use super::integrations::first_delivery;
 use super::{Result, Store};
 use tocsin_sdk::testing::Event;
 use tocsin_sdk::time::Timestamp;
@@ -18,13 +19,24 @@ pub enum Write {
     Entities(Vec<EntityUpsert>),
     /// Events.
     Events(Vec<Event>),
+    /// An integration's delivery: its alarms are stored, together with its digest, only
+    /// when the digest is new. One transaction holds both, so a delivery is never taken
+    /// twice, nor marked taken without its alarms.
+    Delivery {
+        /// The integration.
+        integration_id: String,
+        /// What identifies the delivery: a digest of the body, or SNS's MessageId.
+        digest: String,
+        /// Its alarms.
+        entities: Vec<EntityUpsert>,
+    },
 }
 
 #[derive(Debug)]
 struct Job {
     write: Write,
     at: Timestamp,
-    done: oneshot::Sender<Result<()>>,
+    done: oneshot::Sender<Result<bool>>,
 }
 
 /// Handle to the group-commit writer.
@@ -40,8 +52,9 @@ impl Ingest {
         (Self { jobs }, tokio::spawn(run(store, rx)))
     }
 
-    /// Writes and returns once the write is committed.
-    pub async fn write(&self, write: Write, at: Timestamp) -> Result<()> {
+    /// Writes and returns once the write is committed: true, or false for a delivery that
+    /// was already taken (nothing was written).
+    pub async fn write(&self, write: Write, at: Timestamp) -> Result<bool> {
         let (done, committed) = oneshot::channel();
         let closed = || super::Error::Database(sqlx::Error::PoolClosed);
         self.jobs
@@ -52,24 +65,47 @@ impl Ingest {
     }
 }
 
-async fn commit(store: &Store, jobs: &[Job]) -> Result<()> {
+/// Commits a group; for each job, whether it was written.
+async fn commit(store: &Store, jobs: &[Job]) -> Result<Vec<bool>> {
     let mut tx = store.write().await?;
+    let mut written = Vec::with_capacity(jobs.len());
+    // Snapshots of a group go in as one statement, in the order they came.
+    let mut entities = Vec::new();
     for job in jobs {
-        match &job.write {
-            Write::Entities(entities) => put_entities(&mut tx, entities, job.at).await?,
-            Write::Events(events) => put_events(&mut tx, events, job.at).await?,
-        }
+        let taken = match &job.write {
+            Write::Entities(batch) => {
+                entities.extend(batch.iter().map(|e| (e, job.at)));
+                true
+            }
+            Write::Events(events) => {
+                put_events(&mut tx, events, job.at).await?;
+                true
+            }
+            Write::Delivery {
+                integration_id,
+                digest,
+                entities: batch,
+            } => {
+                let new = first_delivery(&mut tx, integration_id, digest, job.at).await?;
+                if new {
+                    entities.extend(batch.iter().map(|e| (e, job.at)));
+                }
+                new
+            }
+        };
+        written.push(taken);
     }
+    put_entities(&mut tx, &entities).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(written)
 }
 
 async fn run(store: Store, mut rx: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(GROUP);
     while rx.recv_many(&mut jobs, GROUP).await > 0 {
-        if commit(&store, &jobs).await.is_ok() {
-            for job in jobs.drain(..) {
-                let _ = job.done.send(Ok(()));
+        if let Ok(written) = commit(&store, &jobs).await {
+            for (job, written) in jobs.drain(..).zip(written) {
+                let _ = job.done.send(Ok(written));
             }
             continue;
         }
@@ -77,7 +113,7 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Job>) {
         // its own request.
         for job in jobs.drain(..) {
             let result = commit(&store, std::slice::from_ref(&job)).await;
-            let _ = job.done.send(result);
+            let _ = job.done.send(result.map(|written| written[0]));
         }
     }
 }

@@ -3,7 +3,7 @@
 use super::keys::hash_key;
 use super::{Result, Store, instant, micros};
 use chrono::{DateTime, Utc};
-use sqlx::Row;
+use sqlx::{Row, Sqlite, Transaction};
 use tocsin_sdk::time::Timestamp;
 
 /// Rejected deliveries kept per integration.
@@ -159,33 +159,6 @@ impl Store {
         Ok(rows.iter().map(from_row).collect())
     }
 
-    /// Records a delivery's digest; false when it was already taken.
-    pub async fn first_delivery(
-        &self,
-        integration_id: &str,
-        digest: &str,
-        at: Timestamp,
-    ) -> Result<bool> {
-        Ok(sqlx::query("INSERT INTO deliveries (integration_id, digest, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
-            .bind(integration_id)
-            .bind(digest)
-            .bind(micros(at))
-            .execute(self.pool())
-            .await?
-            .rows_affected()
-            == 1)
-    }
-
-    /// Forgets a delivery's digest (it could not be stored, so a resend must be taken).
-    pub async fn forget_delivery(&self, integration_id: &str, digest: &str) -> Result<()> {
-        sqlx::query("DELETE FROM deliveries WHERE integration_id = ? AND digest = ?")
-            .bind(integration_id)
-            .bind(digest)
-            .execute(self.pool())
-            .await?;
-        Ok(())
-    }
-
     /// Keeps a refused delivery, dropping the oldest beyond [`REJECTED_KEPT`].
     pub async fn reject_delivery(
         &self,
@@ -256,4 +229,23 @@ impl Store {
             })
             .collect())
     }
+}
+
+/// Records a delivery's digest inside a transaction; false when it was already taken.
+pub(crate) async fn first_delivery(
+    tx: &mut Transaction<'_, Sqlite>,
+    integration_id: &str,
+    digest: &str,
+    at: Timestamp,
+) -> Result<bool> {
+    Ok(sqlx::query(
+        "INSERT INTO deliveries (integration_id, digest, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+    )
+    .bind(integration_id)
+    .bind(digest)
+    .bind(micros(at))
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1)
 }

@@ -90,6 +90,13 @@ pub fn micros(t: Timestamp) -> i64 {
     to_micros(t)
 }
 
+/// Rows for a multi-row statement, as one JSON array of arrays bound to a single
+/// parameter and read with `json_each(?)` and `value->>n`: one statement whatever the
+/// count, and never near SQLite's limit on parameters.
+pub(crate) fn rows_json<T: serde::Serialize>(rows: &[T]) -> String {
+    serde_json::to_string(rows).expect("rows of plain values serialize")
+}
+
 /// A stored instant.
 pub fn instant(micros: i64) -> Timestamp {
     from_micros(micros)
