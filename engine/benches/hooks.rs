@@ -115,8 +115,13 @@ async fn main() {
         let (sent, acks, client, secret) =
             (sent.clone(), acks.clone(), client.clone(), secret.clone());
         move |(fingerprints, body): (Vec<String>, Vec<u8>)| {
-            let (sent, client, url, secret) =
-                (sent.clone(), client.clone(), url.clone(), secret.clone());
+            let (sent, acks, client, url, secret) = (
+                sent.clone(),
+                acks.clone(),
+                client.clone(),
+                url.clone(),
+                secret.clone(),
+            );
             async move {
                 let at = Instant::now();
                 let response = client
@@ -127,6 +132,7 @@ async fn main() {
                     .await
                     .unwrap();
                 assert!(response.status().is_success(), "{}", response.status());
+                acks.lock().unwrap().push(at.elapsed());
                 let mut sent = sent.lock().unwrap();
                 for fp in fingerprints {
                     sent.insert(fp, at);

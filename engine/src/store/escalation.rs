@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::{Row, Sqlite, Transaction};
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use tocsin_sdk::time::Timestamp;
 
 /// An operator on a roster.
@@ -261,15 +262,15 @@ pub async fn start_escalations(
     tx: &mut Transaction<'_, Sqlite>,
     opened: &[Opened<'_>],
 ) -> Result<Vec<Option<String>>> {
-    let mut routes: HashMap<(&str, &str, Option<&str>), Option<(String, Roster)>> = HashMap::new();
+    // Route and roster by (alert, template, owner): looked up once per alert.
+    let mut routes: HashMap<_, Option<(String, Roster)>> = HashMap::new();
     let mut loops = Vec::new();
     let mut entries = Vec::new();
     let mut started = Vec::with_capacity(opened.len());
     for o in opened {
         let key = (o.alert_id, o.template_id, o.owner_id);
-        if !routes.contains_key(&key) {
-            let route = route_for(tx, o.alert_id, o.template_id, o.owner_id).await?;
-            routes.insert(key, route);
+        if let Entry::Vacant(vacant) = routes.entry(key) {
+            vacant.insert(route_for(tx, o.alert_id, o.template_id, o.owner_id).await?);
         }
         let Some((route_id, roster)) = &routes[&key] else {
             started.push(None);
