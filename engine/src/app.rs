@@ -227,7 +227,7 @@ impl Server {
         let registry = Registry::open(&store, sandbox, &clock).await?;
         seed_admin_key(&store, &config, &clock).await?;
         let keys = KeyRing::load(&store).await?;
-        let catalog = Catalog::new(store.load_alerts().await?);
+        let catalog = Catalog::load(&store).await?;
         let (queue, receivers) = Queue::new(config.evaluation_workers);
         let (ingest, ingest_task) = Ingest::start(store.clone());
         let sns = crate::hooks::sns::Sns::new(config.sns_api_base.as_deref())

@@ -4,13 +4,14 @@
 //! An alert's dependencies are the queries its last evaluation asked. A new alert has none
 //! yet and is evaluated when created, which records them.
 
+use crate::store::Store;
 use crate::store::alerts::Alert;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use tocsin_sdk::Query;
 
 /// The narrowest description of data a query reads.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum Key {
     /// Entities of a type owned by one owner.
     EntityOwner(String, String),
@@ -38,13 +39,28 @@ fn key_of(query: &Query) -> Key {
     }
 }
 
+/// An alert's id, allocated once and shared by every index that names the alert.
+type AlertId = Arc<str>;
+
 #[derive(Debug, Default)]
 struct Inner {
-    alerts: BTreeMap<String, Arc<Alert>>,
-    readers: HashMap<Key, HashSet<String>>,
-    reads: HashMap<String, Vec<Key>>,
+    alerts: BTreeMap<AlertId, Arc<Alert>>,
+    /// What is read, and by whom: ordered, so one key's readers are a range. (A set per
+    /// key would cost a table per key, and most keys have one reader.)
+    readers: BTreeSet<(Key, AlertId)>,
+    reads: HashMap<AlertId, Vec<Key>>,
     /// Alerts never evaluated: what they read is unknown, so any change may affect them.
-    undetermined: HashSet<String>,
+    undetermined: HashSet<AlertId>,
+}
+
+impl Inner {
+    /// The shared id of an alert in the catalog, or a new one.
+    fn id(&self, alert_id: &str) -> AlertId {
+        match self.alerts.get_key_value(alert_id) {
+            Some((id, _)) => id.clone(),
+            None => alert_id.into(),
+        }
+    }
 }
 
 /// The catalog.
@@ -54,26 +70,28 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// A catalog of these alerts, with their recorded dependencies.
-    pub fn new(alerts: Vec<Alert>) -> Self {
+    /// A catalog of every stored alert, with its recorded dependencies.
+    pub async fn load(store: &Store) -> crate::store::Result<Self> {
         let catalog = Self::default();
-        for alert in alerts {
-            let deps = alert.dependencies.clone();
-            let id = alert.id.clone();
-            catalog.put(alert);
-            catalog.set_dependencies(&id, &deps);
-        }
-        catalog
+        store
+            .load_alerts(|alert, dependencies| {
+                let id = alert.id.clone();
+                catalog.put(alert);
+                catalog.set_dependencies(&id, &dependencies);
+            })
+            .await?;
+        Ok(catalog)
     }
 
     /// Adds or replaces an alert.
     pub fn put(&self, alert: Alert) -> Arc<Alert> {
         let alert = Arc::new(alert);
         let mut inner = self.inner.write().expect("catalog lock");
-        if alert.last_evaluation.is_none() && !inner.reads.contains_key(&alert.id) {
-            inner.undetermined.insert(alert.id.clone());
+        let id = inner.id(&alert.id);
+        if alert.last_evaluation.is_none() && !inner.reads.contains_key(&id) {
+            inner.undetermined.insert(id.clone());
         }
-        inner.alerts.insert(alert.id.clone(), alert.clone());
+        inner.alerts.insert(id, alert.clone());
         alert
     }
 
@@ -114,36 +132,33 @@ impl Catalog {
     pub fn set_dependencies(&self, alert_id: &str, queries: &[Query]) {
         let keys: Vec<Key> = queries.iter().map(key_of).collect();
         let mut inner = self.inner.write().expect("catalog lock");
+        let id = inner.id(alert_id);
         if let Some(old) = inner.reads.remove(alert_id) {
             for key in old {
-                if let Some(readers) = inner.readers.get_mut(&key) {
-                    readers.remove(alert_id);
-                    if readers.is_empty() {
-                        inner.readers.remove(&key);
-                    }
-                }
+                inner.readers.remove(&(key, id.clone()));
             }
         }
         for key in &keys {
-            inner
-                .readers
-                .entry(key.clone())
-                .or_default()
-                .insert(alert_id.to_owned());
+            inner.readers.insert((key.clone(), id.clone()));
         }
-        inner.reads.insert(alert_id.to_owned(), keys);
+        inner.reads.insert(id, keys);
         inner.undetermined.remove(alert_id);
     }
 
     fn readers_of(&self, keys: &[Key]) -> Vec<String> {
         let inner = self.inner.read().expect("catalog lock");
-        let mut found: HashSet<&String> = inner.undetermined.iter().collect();
+        let mut found: HashSet<&str> = inner.undetermined.iter().map(|id| &**id).collect();
+        let first: AlertId = "".into();
         for key in keys {
-            if let Some(readers) = inner.readers.get(key) {
-                found.extend(readers);
-            }
+            found.extend(
+                inner
+                    .readers
+                    .range((key.clone(), first.clone())..)
+                    .take_while(|(read, _)| read == key)
+                    .map(|(_, id)| &**id),
+            );
         }
-        found.into_iter().cloned().collect()
+        found.into_iter().map(str::to_owned).collect()
     }
 
     /// Alerts that read this entity.

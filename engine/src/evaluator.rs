@@ -126,7 +126,12 @@ impl Queue {
     }
 
     fn taken(&self, work: &Work) {
-        self.pending.lock().expect("queue lock").remove(work);
+        let mut pending = self.pending.lock().expect("queue lock");
+        pending.remove(work);
+        // A burst (every alert at start) leaves a large table behind; give it back.
+        if pending.is_empty() && pending.capacity() > 4096 {
+            pending.shrink_to_fit();
+        }
     }
 }
 
@@ -282,10 +287,10 @@ fn run_template(
         Ok(instance) => instance,
         Err(e) => return (Vec::new(), Err(e.to_string())),
     };
-    let params = alert.parameters.to_string();
+    let params = alert.parameters.get();
     let handle = tokio::runtime::Handle::current();
     let mut queries = Vec::new();
-    let result = run(&mut instance, &params, ctx, &mut |_, query| {
+    let result = run(&mut instance, params, ctx, &mut |_, query| {
         queries.push(query.clone());
         match known.answer(query) {
             Some(answer) => Ok(answer),
@@ -527,9 +532,6 @@ async fn record(core: &Core, batch: Vec<Evaluated>) {
         if let Some(current) = core.catalog.get(&e.alert.id) {
             let mut updated = (*current).clone();
             updated.last_evaluation = Some(e.last);
-            if !e.narrowed {
-                updated.dependencies = e.queries;
-            }
             core.catalog.put(updated);
         }
     }

@@ -16,18 +16,23 @@ pub struct Schedule {
 
 #[derive(Debug, Default)]
 struct Inner {
-    queue: BTreeSet<(Timestamp, String)>,
-    due: HashMap<String, Timestamp>,
+    /// Alert ids (one allocation for both indexes) by when they are due.
+    queue: BTreeSet<(Timestamp, Arc<str>)>,
+    due: HashMap<Arc<str>, Timestamp>,
 }
 
 impl Schedule {
     /// Makes `alert_id` due at `at`, replacing any earlier plan for it.
     pub fn set(&self, alert_id: &str, at: Timestamp) {
         let mut inner = self.inner.lock().expect("schedule lock");
-        if let Some(old) = inner.due.insert(alert_id.to_owned(), at) {
-            inner.queue.remove(&(old, alert_id.to_owned()));
+        let id = match inner.due.get_key_value(alert_id) {
+            Some((id, _)) => id.clone(),
+            None => alert_id.into(),
+        };
+        if let Some(old) = inner.due.insert(id.clone(), at) {
+            inner.queue.remove(&(old, id.clone()));
         }
-        inner.queue.insert((at, alert_id.to_owned()));
+        inner.queue.insert((at, id));
         drop(inner);
         self.changed.notify_one();
     }
@@ -35,8 +40,8 @@ impl Schedule {
     /// Stops scheduling `alert_id`.
     pub fn remove(&self, alert_id: &str) {
         let mut inner = self.inner.lock().expect("schedule lock");
-        if let Some(old) = inner.due.remove(alert_id) {
-            inner.queue.remove(&(old, alert_id.to_owned()));
+        if let Some((id, old)) = inner.due.remove_entry(alert_id) {
+            inner.queue.remove(&(old, id));
         }
     }
 
@@ -58,7 +63,7 @@ impl Schedule {
             }
             let (_, id) = inner.queue.pop_first().expect("not empty");
             inner.due.remove(&id);
-            due.push(id);
+            due.push(id.to_string());
         }
         due
     }

@@ -97,6 +97,82 @@ async fn after_a_restart_everything_is_there_and_evaluation_goes_on() {
     app.stop().await;
 }
 
+/// Every alert, through `/alerts` a page at a time.
+async fn all_alerts(app: &crate::support::TestApp) -> Vec<serde_json::Value> {
+    let mut alerts = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = app
+            .get(&format!("/alerts?pageSize=500&nextToken={token}"))
+            .await;
+        alerts.extend(page["data"].as_array().unwrap().iter().cloned());
+        match page["nextToken"].as_str() {
+            Some(next) => token = next.to_owned(),
+            None => return alerts,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_brings_back_more_alerts_than_one_page_of_loading_with_what_they_read() {
+    // The server loads alerts 1,000 rows at a time: 1,001 make a second page.
+    const ALERTS: usize = 1_001;
+    let app = spawn_app().await;
+    let creators: Vec<_> = (0..4)
+        .map(|worker| {
+            let (client, base) = (app.client.clone(), app.base.clone());
+            tokio::spawn(async move {
+                for i in (worker..ALERTS).step_by(4) {
+                    let response = client
+                        .post(format!("{base}/alerts"))
+                        .bearer_auth(ADMIN_KEY)
+                        .json(&json!({"alertTemplateId": "credit_low_balance", "interval": 60, "status": "ACTIVE",
+                                      "ownerDetails": {"id": format!("acc{i}")}, "parameters": {"threshold": 50}}))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(response.status(), StatusCode::OK);
+                }
+            })
+        })
+        .collect();
+    for creator in creators {
+        creator.await.unwrap();
+    }
+    // Every alert evaluated once, so each has recorded what it reads.
+    for _ in 0..400 {
+        if all_alerts(&app)
+            .await
+            .iter()
+            .all(|a| !a["lastEvaluation"].is_null())
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let before = all_alerts(&app).await;
+    assert_eq!(before.len(), ALERTS);
+    let (dir, clock) = app.stop().await;
+
+    let app = spawn_app_at(dir, clock).await;
+    assert_eq!(all_alerts(&app).await, before);
+    // The last alert loaded (on the second page) is reached by a change to what it read.
+    let last = before.last().unwrap();
+    let owner = last["ownerDetails"]["id"].as_str().unwrap();
+    app.put_entity(
+        "CREDIT",
+        "c-last",
+        Some(("ACCOUNT", owner)),
+        json!({"balance": "10", "granted": "100"}),
+    )
+    .await;
+    let incident = app
+        .wait_for_incident(last["id"].as_str().unwrap(), |i| i["status"] == "OPEN")
+        .await;
+    assert_eq!(incident["reportData"]["remainingBalance"], "10");
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_writers_never_open_two_incidents_for_one_subject() {
     let app = spawn_app().await;

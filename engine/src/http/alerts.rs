@@ -3,11 +3,14 @@
 use super::auth::{Caller, Need};
 use super::{ApiError, AppState, Json, Page, next_token};
 use crate::registry::Registered;
-use crate::store::alerts::{Alert as StoredAlert, AlertStatus, EvaluationProblem, LastEvaluation};
+use crate::store::alerts::{
+    Alert as StoredAlert, AlertStatus, EvaluationProblem, LastEvaluation, raw_json,
+};
 use crate::store::incidents::new_id;
 use axum::extract::{Path, Query, State};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use tocsin_sdk::time::Timestamp;
 use utoipa::ToSchema;
@@ -37,14 +40,14 @@ pub struct Alert {
     /// `{"id": "<entity id>"}` narrows the alert to one entity.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    pub entity_details: Option<Map<String, Value>>,
+    pub entity_details: Option<Box<RawValue>>,
     /// `{"id": "<owner id>"}` scopes the alert to one owner.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    pub owner_details: Option<Map<String, Value>>,
+    pub owner_details: Option<Box<RawValue>>,
     /// Template parameters.
     #[schema(value_type = Object)]
-    pub parameters: Value,
+    pub parameters: Box<RawValue>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -176,13 +179,13 @@ fn validity(requested: Option<i64>, created_at: Timestamp) -> Result<Option<Time
 fn parameters(
     params: Option<Map<String, Value>>,
     template: &Registered,
-) -> Result<Value, ApiError> {
+) -> Result<Box<RawValue>, ApiError> {
     let params = Value::Object(params.unwrap_or_default());
     template
         .plugin
         .validate_params(&params)
         .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
-    Ok(params)
+    Ok(raw_json(&params))
 }
 
 fn details_id_is_text(details: &Option<Map<String, Value>>, field: &str) -> Result<(), ApiError> {
@@ -216,12 +219,11 @@ async fn create(
         interval_minutes: interval(request.interval, &template)?,
         validity_minutes: request.validity,
         valid_until: validity(request.validity, now)?,
-        owner_details: request.owner_details,
-        entity_details: request.entity_details,
+        owner_details: request.owner_details.as_ref().map(raw_json),
+        entity_details: request.entity_details.as_ref().map(raw_json),
         parameters: parameters(request.parameters, &template)?,
         created_at: now,
         updated_at: now,
-        dependencies: Vec::new(),
         last_evaluation: None,
         expired_at: None,
     };

@@ -7,7 +7,7 @@ use super::entities::check_name;
 use super::{ApiError, AppState, Json, Page, next_token};
 use crate::hooks::adapters::{self, Delivery, Kind};
 use crate::hooks::sns::{self, Refusal};
-use crate::store::alerts::{Alert, AlertStatus};
+use crate::store::alerts::{Alert, AlertStatus, raw_json};
 use crate::store::data::EntityUpsert;
 use crate::store::incidents::new_id;
 use crate::store::ingest::Write;
@@ -151,12 +151,11 @@ async fn create(
         interval_minutes: 60,
         validity_minutes: None,
         valid_until: None,
-        owner_details: Some(serde_json::Map::from_iter([("id".to_owned(), json!(id))])),
+        owner_details: Some(raw_json(&json!({ "id": id }))),
         entity_details: None,
-        parameters: json!({}),
+        parameters: raw_json(&json!({})),
         created_at: now,
         updated_at: now,
-        dependencies: Vec::new(),
         last_evaluation: None,
         expired_at: None,
     };

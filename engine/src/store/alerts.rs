@@ -2,7 +2,8 @@
 
 use super::{Result, Store, instant, json, micros};
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
+use serde_json::Value;
+use serde_json::value::RawValue;
 use sqlx::{Row, Sqlite, Transaction};
 use tocsin_sdk::Query;
 use tocsin_sdk::time::Timestamp;
@@ -61,27 +62,35 @@ pub struct Alert {
     pub validity_minutes: Option<i64>,
     /// When validity ends.
     pub valid_until: Option<DateTime<Utc>>,
-    /// `ownerDetails`.
-    pub owner_details: Option<Map<String, Value>>,
+    /// `ownerDetails`, as compact JSON text (like the other JSON fields: a small object
+    /// held as a map costs hundreds of bytes in nodes, times every alert in memory).
+    pub owner_details: Option<Box<RawValue>>,
     /// `entityDetails`.
-    pub entity_details: Option<Map<String, Value>>,
-    /// Template parameters.
-    pub parameters: Value,
+    pub entity_details: Option<Box<RawValue>>,
+    /// Template parameters, the text the sandbox is given.
+    pub parameters: Box<RawValue>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
-    /// The data the last evaluation asked for.
-    pub dependencies: Vec<Query>,
     /// The last evaluation.
     pub last_evaluation: Option<LastEvaluation>,
     /// When the alert's validity ended and its incidents were closed.
     pub expired_at: Option<DateTime<Utc>>,
 }
 
-fn id_of(details: &Option<Map<String, Value>>) -> Option<String> {
-    match details.as_ref()?.get("id")? {
-        Value::String(s) => Some(s.clone()),
+/// JSON as compact text.
+pub fn raw_json(value: &impl serde::Serialize) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).expect("JSON values serialize")
+}
+
+fn id_of(details: Option<&RawValue>) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Details {
+        id: Option<Value>,
+    }
+    match serde_json::from_str::<Details>(details?.get()).ok()?.id? {
+        Value::String(s) => Some(s),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
@@ -90,12 +99,12 @@ fn id_of(details: &Option<Map<String, Value>>) -> Option<String> {
 impl Alert {
     /// `ownerDetails.id`.
     pub fn owner_id(&self) -> Option<String> {
-        id_of(&self.owner_details)
+        id_of(self.owner_details.as_deref())
     }
 
     /// `entityDetails.id`.
     pub fn entity_id(&self) -> Option<String> {
-        id_of(&self.entity_details)
+        id_of(self.entity_details.as_deref())
     }
 
     /// Whether it should be evaluated at `now`.
@@ -104,16 +113,11 @@ impl Alert {
     }
 }
 
-fn opt_json(details: &Option<Map<String, Value>>) -> Option<String> {
-    details
-        .as_ref()
-        .map(|d| Value::Object(d.clone()).to_string())
-}
-
 fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Alert> {
-    let opt_map = |col: &str| -> Result<Option<Map<String, Value>>> {
-        row.get::<Option<&str>, _>(col).map(json).transpose()
+    let raw = |text: String| {
+        RawValue::from_string(text).map_err(|e| super::Error::Corrupt(format!("alert JSON: {e}")))
     };
+    let opt_raw = |col: &str| row.get::<Option<String>, _>(col).map(raw).transpose();
     Ok(Alert {
         id: row.get("id"),
         template_id: row.get("template_id"),
@@ -127,12 +131,11 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Alert> {
         interval_minutes: row.get("interval_minutes"),
         validity_minutes: row.get("validity_minutes"),
         valid_until: row.get::<Option<i64>, _>("valid_until").map(instant),
-        owner_details: opt_map("owner_details")?,
-        entity_details: opt_map("entity_details")?,
-        parameters: json(row.get("parameters"))?,
+        owner_details: opt_raw("owner_details")?,
+        entity_details: opt_raw("entity_details")?,
+        parameters: raw(row.get("parameters"))?,
         created_at: instant(row.get("created_at")),
         updated_at: instant(row.get("updated_at")),
-        dependencies: json(row.get("dependencies"))?,
         last_evaluation: row
             .get::<Option<i64>, _>("last_evaluated_at")
             .map(|at| LastEvaluation {
@@ -196,9 +199,9 @@ async fn insert_alert(tx: &mut Transaction<'_, Sqlite>, alert: &Alert) -> Result
         .bind(alert.interval_minutes)
         .bind(alert.validity_minutes)
         .bind(alert.valid_until.map(micros))
-        .bind(opt_json(&alert.owner_details))
-        .bind(opt_json(&alert.entity_details))
-        .bind(alert.parameters.to_string())
+        .bind(alert.owner_details.as_ref().map(|d| d.get()))
+        .bind(alert.entity_details.as_ref().map(|d| d.get()))
+        .bind(alert.parameters.get())
         .bind(micros(alert.created_at))
         .bind(micros(alert.updated_at))
         .execute(&mut **tx)
@@ -221,7 +224,7 @@ impl Store {
         .bind(alert.interval_minutes)
         .bind(alert.validity_minutes)
         .bind(alert.valid_until.map(micros))
-        .bind(alert.parameters.to_string())
+        .bind(alert.parameters.get())
         .bind(micros(alert.updated_at))
         .bind(alert.expired_at.map(micros))
         .bind(&alert.id)
@@ -230,12 +233,25 @@ impl Store {
         Ok(())
     }
 
-    /// Every alert.
-    pub async fn load_alerts(&self) -> Result<Vec<Alert>> {
-        let rows = sqlx::query("SELECT * FROM alerts ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(from_row).collect()
+    /// Every alert, in id order, with the data its last whole evaluation asked for. Read a
+    /// page at a time, so that starting with many alerts never holds all their rows at once.
+    pub async fn load_alerts(&self, mut each: impl FnMut(Alert, Vec<Query>)) -> Result<()> {
+        const PAGE: i64 = 1_000;
+        let mut after = String::new();
+        loop {
+            let rows = sqlx::query("SELECT * FROM alerts WHERE id > ? ORDER BY id LIMIT ?")
+                .bind(&after)
+                .bind(PAGE)
+                .fetch_all(&self.pool)
+                .await?;
+            for row in &rows {
+                each(from_row(row)?, json(row.get("dependencies"))?);
+            }
+            match rows.last() {
+                Some(last) if rows.len() as i64 == PAGE => after = last.get("id"),
+                _ => return Ok(()),
+            }
+        }
     }
 
     /// An alert's recent problems, newest first.
