@@ -3,6 +3,8 @@
 include!("wasm_build.rs");
 
 fn main() {
+    // `sqlx::migrate!` embeds the migrations; a new file must rebuild the crate.
+    println!("cargo:rerun-if-changed=migrations");
     let builtin = |id: &'static str, package: &'static str| Guest {
         package,
         artifact: id,

@@ -145,6 +145,20 @@ impl Catalog {
         inner.undetermined.remove(alert_id);
     }
 
+    /// The (entity type, owner id) pairs whose entities the alert's last evaluation read.
+    pub fn entity_owners_read(&self, alert_id: &str) -> Vec<(String, String)> {
+        let inner = self.inner.read().expect("catalog lock");
+        let Some(keys) = inner.reads.get(alert_id) else {
+            return Vec::new();
+        };
+        keys.iter()
+            .filter_map(|key| match key {
+                Key::EntityOwner(entity_type, owner) => Some((entity_type.clone(), owner.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn readers_of(&self, keys: &[Key]) -> Vec<String> {
         let inner = self.inner.read().expect("catalog lock");
         let mut found: HashSet<&str> = inner.undetermined.iter().map(|id| &**id).collect();

@@ -14,7 +14,9 @@
 
 use crate::app::{Core, IncidentEvent};
 use crate::registry::Registered;
-use crate::store::alerts::{Alert, EvaluationProblem, LastEvaluation, record_evaluation};
+use crate::store::alerts::{
+    Alert, EvaluationProblem, EvaluationRecord, LastEvaluation, record_evaluations,
+};
 use crate::store::escalation::{Opened, start_escalations, stop_escalation};
 use crate::store::incidents::{Change, Observation, apply_findings};
 use std::collections::{HashMap, HashSet};
@@ -191,13 +193,16 @@ pub async fn work(core: Arc<Core>, mut queue: mpsc::UnboundedReceiver<Work>) {
     let _ = recorder.await;
 }
 
-/// The entities narrowed runs will ask for, read in one go: a narrowed run asks for its
-/// own entity, and a batch of them would otherwise be as many trips to the database.
+/// The entities a batch's runs will ask for, read in one go rather than in as many trips
+/// to the database as runs: a narrowed run asks for its own entity, and a whole run most
+/// likely for the owners' entities its last evaluation read.
 #[derive(Debug, Default)]
 struct Prefetched {
     /// (entity type, entity id) read ahead, whether or not it exists.
     asked: HashSet<(String, String)>,
     found: HashMap<(String, String), Entity>,
+    /// (entity type, owner id) read ahead: that owner's entities of the type, in id order.
+    owned: HashMap<(String, String), Vec<Entity>>,
 }
 
 impl Prefetched {
@@ -224,18 +229,37 @@ impl Prefetched {
             .into_iter()
             .map(|e| ((e.entity_type.clone(), e.entity_id.clone()), e))
             .collect();
-        Ok(Self { asked, found })
+        let owners: HashSet<(String, String)> = runs
+            .iter()
+            .filter(|(_, entity)| entity.is_none())
+            .flat_map(|(alert, _)| core.catalog.entity_owners_read(&alert.id))
+            .collect();
+        let mut owned: HashMap<(String, String), Vec<Entity>> =
+            owners.into_iter().map(|pair| (pair, Vec::new())).collect();
+        let pairs: Vec<(&str, &str)> = owned
+            .keys()
+            .map(|(t, o)| (t.as_str(), o.as_str()))
+            .collect();
+        for entity in core.store.entities_by_owner(&pairs).await? {
+            let Some(owner) = entity.owner_id.clone() else {
+                continue;
+            };
+            if let Some(entities) = owned.get_mut(&(entity.entity_type.clone(), owner)) {
+                entities.push(entity);
+            }
+        }
+        Ok(Self {
+            asked,
+            found,
+            owned,
+        })
     }
 
-    /// The answer to a query for one entity read ahead, as the store would give it.
+    /// The answer to an entity query from what was read ahead, as the store would give it.
     fn answer(&self, query: &Query) -> Option<Answer> {
         let Query::Entities(q) = query else {
             return None;
         };
-        let key = (q.entity_type.clone(), q.entity_id.clone()?);
-        if !self.asked.contains(&key) {
-            return None;
-        }
         let matches = |e: &&Entity| {
             q.owner_type
                 .as_ref()
@@ -243,14 +267,26 @@ impl Prefetched {
                 && q.owner_id
                     .as_ref()
                     .is_none_or(|o| e.owner_id.as_ref() == Some(o))
+                && q.entity_id.as_ref().is_none_or(|id| e.entity_id == *id)
         };
+        if let Some(id) = &q.entity_id {
+            let key = (q.entity_type.clone(), id.clone());
+            if self.asked.contains(&key) {
+                return Some(Answer::Entities(
+                    self.found
+                        .get(&key)
+                        .filter(matches)
+                        .cloned()
+                        .into_iter()
+                        .collect(),
+                ));
+            }
+        }
+        let owned = self
+            .owned
+            .get(&(q.entity_type.clone(), q.owner_id.clone()?))?;
         Some(Answer::Entities(
-            self.found
-                .get(&key)
-                .filter(matches)
-                .cloned()
-                .into_iter()
-                .collect(),
+            owned.iter().filter(matches).cloned().collect(),
         ))
     }
 }
@@ -468,14 +504,25 @@ async fn record(core: &Core, batch: Vec<Evaluated>) {
                 stop_escalation(&mut tx, id, o.at, "resolved").await?;
             }
         }
-        for (index, e) in batch.iter().enumerate() {
-            // Of an alert's narrowed runs in one batch, only the last is written down as
-            // its last evaluation (with every run's problems).
-            if !e.narrowed || last_of[e.alert.id.as_str()] == index || !e.problems.is_empty() {
-                let dependencies = (!e.narrowed).then_some(e.queries.as_slice());
-                record_evaluation(&mut tx, &e.alert.id, &e.last, dependencies, &e.problems).await?;
-            }
+        // Of an alert's runs in one batch (narrowed runs of several entities), the last is
+        // written down as its last evaluation, with every run's problems.
+        let mut problems: HashMap<&str, Vec<&EvaluationProblem>> = HashMap::new();
+        for e in &batch {
+            problems.entry(&e.alert.id).or_default().extend(&e.problems);
         }
+        let records: Vec<EvaluationRecord> = last_of
+            .iter()
+            .map(|(&id, &index)| {
+                let e = &batch[index];
+                EvaluationRecord {
+                    alert_id: id,
+                    last: &e.last,
+                    dependencies: (!e.narrowed).then_some(e.queries.as_slice()),
+                    problems: problems.remove(id).unwrap_or_default(),
+                }
+            })
+            .collect();
+        record_evaluations(&mut tx, &records).await?;
         tx.commit().await?;
         Ok(changes)
     }

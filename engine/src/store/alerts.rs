@@ -273,44 +273,78 @@ impl Store {
     }
 }
 
-/// Records an evaluation's outcome, the data it depended on and its problems (keeping the
-/// newest few per alert).
-pub async fn record_evaluation(
+/// One evaluation to write down: its outcome, the data it depended on (`None` leaves the
+/// recorded dependencies as they were) and its problems.
+#[derive(Debug)]
+pub struct EvaluationRecord<'a> {
+    /// The alert.
+    pub alert_id: &'a str,
+    /// How it went.
+    pub last: &'a LastEvaluation,
+    /// What it read.
+    pub dependencies: Option<&'a [Query]>,
+    /// Its failed or no-data findings (with those of the alert's other runs since the last
+    /// record, in order).
+    pub problems: Vec<&'a EvaluationProblem>,
+}
+
+/// Records evaluations (at most one per alert) in a few statements whatever their count,
+/// keeping the newest few problems per alert.
+pub async fn record_evaluations(
     tx: &mut Transaction<'_, Sqlite>,
-    alert_id: &str,
-    last: &LastEvaluation,
-    dependencies: Option<&[Query]>,
-    problems: &[EvaluationProblem],
+    records: &[EvaluationRecord<'_>],
 ) -> Result<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<_> = records
+        .iter()
+        .map(|r| {
+            (
+                r.alert_id,
+                micros(r.last.at),
+                &r.last.outcome,
+                &r.last.message,
+                &r.last.template_version,
+                r.dependencies
+                    .map(|d| serde_json::to_string(d).expect("queries serialize")),
+            )
+        })
+        .collect();
     sqlx::query(
-        "UPDATE alerts SET last_evaluated_at = ?, last_outcome = ?, last_message = ?, last_template_version = ?,
-             dependencies = COALESCE(?, dependencies) WHERE id = ?",
+        "UPDATE alerts SET last_evaluated_at = r.value->>1, last_outcome = r.value->>2,
+             last_message = r.value->>3, last_template_version = r.value->>4,
+             dependencies = COALESCE(r.value->>5, dependencies)
+         FROM json_each(?) r WHERE alerts.id = r.value->>0",
     )
-    .bind(micros(last.at))
-    .bind(&last.outcome)
-    .bind(&last.message)
-    .bind(&last.template_version)
-    .bind(dependencies.map(|d| serde_json::to_string(d).expect("queries serialize")))
-    .bind(alert_id)
+    .bind(super::rows_json(&rows))
     .execute(&mut **tx)
     .await?;
-    for problem in problems {
-        sqlx::query("INSERT INTO evaluation_problems (alert_id, at, outcome, subject, message) VALUES (?, ?, ?, ?, ?)")
-            .bind(alert_id)
-            .bind(micros(problem.at))
-            .bind(&problem.outcome)
-            .bind(&problem.subject)
-            .bind(&problem.message)
-            .execute(&mut **tx)
-            .await?;
+    let problems: Vec<_> = records
+        .iter()
+        .flat_map(|r| {
+            r.problems
+                .iter()
+                .map(|p| (r.alert_id, micros(p.at), &p.outcome, &p.subject, &p.message))
+        })
+        .collect();
+    if problems.is_empty() {
+        return Ok(());
     }
-    if !problems.is_empty() {
+    sqlx::query(
+        "INSERT INTO evaluation_problems (alert_id, at, outcome, subject, message)
+         SELECT value->>0, value->>1, value->>2, value->>3, value->>4 FROM json_each(?) WHERE true ORDER BY key",
+    )
+    .bind(super::rows_json(&problems))
+    .execute(&mut **tx)
+    .await?;
+    for record in records.iter().filter(|r| !r.problems.is_empty()) {
         sqlx::query(
             "DELETE FROM evaluation_problems WHERE alert_id = ? AND id NOT IN
                 (SELECT id FROM evaluation_problems WHERE alert_id = ? ORDER BY id DESC LIMIT ?)",
         )
-        .bind(alert_id)
-        .bind(alert_id)
+        .bind(record.alert_id)
+        .bind(record.alert_id)
         .bind(PROBLEMS_KEPT)
         .execute(&mut **tx)
         .await?;

@@ -66,6 +66,22 @@ impl Store {
         rows.iter().map(entity_from_row).collect()
     }
 
+    /// The entities of these (entity type, owner id) pairs, each pair's in id order.
+    pub async fn entities_by_owner(&self, owners: &[(&str, &str)]) -> Result<Vec<Entity>> {
+        if owners.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT e.* FROM json_each(?) k
+             JOIN entities e ON e.entity_type = k.value->>0 AND e.owner_id = k.value->>1
+             ORDER BY e.entity_type, e.owner_id, e.entity_id",
+        )
+        .bind(rows_json(owners))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(entity_from_row).collect()
+    }
+
     /// One entity.
     pub async fn entity(&self, entity_type: &str, entity_id: &str) -> Result<Option<Entity>> {
         sqlx::query("SELECT * FROM entities WHERE entity_type = ? AND entity_id = ?")
