@@ -14,6 +14,7 @@
 
 use crate::app::{Core, IncidentEvent};
 use crate::registry::Registered;
+use crate::sandbox::{Instance, Plugin};
 use crate::store::alerts::{
     Alert, EvaluationProblem, EvaluationRecord, LastEvaluation, record_evaluations,
 };
@@ -164,11 +165,13 @@ pub async fn work(core: Arc<Core>, mut queue: mpsc::UnboundedReceiver<Work>) {
             .filter(|w| w.entity_id.is_none())
             .map(|w| w.alert_id.clone())
             .collect();
-        let runs: Vec<(Arc<Alert>, Option<String>)> = batch
+        let mut runs: Vec<(Arc<Alert>, Option<String>)> = batch
             .drain(..)
             .filter(|w| w.entity_id.is_none() || !whole.contains(&w.alert_id))
             .filter_map(|w| Some((core.catalog.get(&w.alert_id)?, w.entity_id)))
             .collect();
+        // An alert's runs side by side (in queue order), so they can share an instance.
+        runs.sort_by(|(a, _), (b, _)| a.id.cmp(&b.id));
         let known = match Prefetched::read(&core, &runs).await {
             Ok(known) => known,
             Err(e) => {
@@ -180,8 +183,11 @@ pub async fn work(core: Arc<Core>, mut queue: mpsc::UnboundedReceiver<Work>) {
         // queries not read ahead are database reads: all run on this worker thread, which
         // tokio hands its other tasks off of meanwhile.
         let evaluated = tokio::task::block_in_place(|| {
+            let mut warm = Warm::default();
             runs.into_iter()
-                .filter_map(|(alert, entity)| evaluate(&core, alert, entity.as_deref(), &known))
+                .filter_map(|(alert, entity)| {
+                    evaluate(&core, alert, entity.as_deref(), &known, &mut warm)
+                })
                 .collect()
         });
         if to_record.send(evaluated).await.is_err() {
@@ -305,6 +311,37 @@ struct Evaluated {
     last: LastEvaluation,
 }
 
+/// The instance of the alert run last in a batch, kept for the alert's next run (the
+/// narrowed runs of its other entities): an instance never serves two alerts, so no state
+/// crosses from one tenant's alert to another's.
+#[derive(Default)]
+struct Warm {
+    alert_id: String,
+    digest: String,
+    instance: Option<Instance>,
+}
+
+impl Warm {
+    /// The kept instance if it is this alert's and this plugin's, else a fresh one.
+    fn take(&mut self, alert_id: &str, plugin: &Plugin) -> crate::sandbox::Result<Instance> {
+        match self.instance.take() {
+            Some(instance) if self.alert_id == alert_id && self.digest == plugin.digest() => {
+                Ok(instance)
+            }
+            _ => plugin.instance(),
+        }
+    }
+
+    /// Keeps an instance that is still sound for the alert's next run.
+    fn keep(&mut self, alert_id: &str, plugin: &Plugin, instance: Instance) {
+        if !instance.is_poisoned() {
+            alert_id.clone_into(&mut self.alert_id);
+            plugin.digest().clone_into(&mut self.digest);
+            self.instance = Some(instance);
+        }
+    }
+}
+
 /// Runs the template, answering its queries from the store.
 fn run_template(
     core: &Core,
@@ -312,6 +349,7 @@ fn run_template(
     alert: &Alert,
     ctx: &Context,
     known: &Prefetched,
+    warm: &mut Warm,
 ) -> (Vec<Query>, Result<Vec<RawFinding>, String>) {
     let Some(template) = template else {
         return (
@@ -319,7 +357,7 @@ fn run_template(
             Err(format!("template {} is not registered", alert.template_id)),
         );
     };
-    let mut instance = match template.plugin.instance() {
+    let mut instance = match warm.take(&alert.id, &template.plugin) {
         Ok(instance) => instance,
         Err(e) => return (Vec::new(), Err(e.to_string())),
     };
@@ -335,6 +373,7 @@ fn run_template(
                 .map_err(|e| e.to_string()),
         }
     });
+    warm.keep(&alert.id, &template.plugin, instance);
     (
         queries,
         result.map(|run| run.findings).map_err(|e| e.to_string()),
@@ -357,6 +396,7 @@ fn evaluate(
     alert: Arc<Alert>,
     narrowed_to: Option<&str>,
     known: &Prefetched,
+    warm: &mut Warm,
 ) -> Option<Evaluated> {
     let started = Instant::now();
     let now = core.clock.now();
@@ -370,7 +410,7 @@ fn evaluate(
         entity_id: narrowed_to.map(str::to_owned).or_else(|| alert.entity_id()),
     };
     let template = core.registry.get(&alert.template_id);
-    let (queries, result) = run_template(core, template.as_deref(), &alert, &ctx, known);
+    let (queries, result) = run_template(core, template.as_deref(), &alert, &ctx, known, warm);
     if let Some(entity) = narrowed_to {
         let kept_to_entity = queries.iter().all(|q| about(q, entity))
             && result

@@ -107,3 +107,31 @@ async fn an_uploaded_template_survives_a_restart() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_state_crosses_from_one_alerts_evaluation_to_another_alerts() {
+    let app = spawn_app().await;
+    let (status, body) = upload(&app, tocsin_tests::guest("hostile")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // Each evaluation of "count" reports how often its instance has been called.
+    let mut ids = Vec::new();
+    for owner in ["acc1", "acc2", "acc3", "acc4", "acc5", "acc6"] {
+        let alert = app
+            .create_alert("hostile", Some(owner), json!({"mode": "count"}))
+            .await;
+        ids.push(alert["id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        let incident = app.wait_for_incident(id, |i| i["status"] == "OPEN").await;
+        assert_eq!(incident["reportData"], json!({"calls": 1}));
+    }
+    // One tick makes all six due at once: they are evaluated side by side, in batches.
+    app.advance(chrono::Duration::minutes(61));
+    for id in &ids {
+        let incident = app
+            .wait_for_incident(id, |i| i["lastCheckedAt"] != i["createdAt"])
+            .await;
+        assert_eq!(incident["latestReportData"], json!({"calls": 1}), "{id}");
+    }
+    app.stop().await;
+}

@@ -470,6 +470,11 @@ impl std::fmt::Debug for Instance {
 }
 
 impl Instance {
+    /// Whether a failure has retired it.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+
     fn call<T>(
         &mut self,
         f: impl FnOnce(&wit::Guest, &mut Store<State>) -> wasmtime::Result<T>,

@@ -21,7 +21,12 @@ pub enum Mode {
     Panic,
     /// Return a finding whose summary is `bytes` long.
     Output,
+    /// Keep a count of its calls in a static, and report it breached: state that would show
+    /// if an instance ever served two alerts.
+    Count,
 }
+
+static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 /// Parameters.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -75,6 +80,15 @@ impl Template for Hostile {
             }
             Mode::Panic => panic!("boom: the hostile template panicked on purpose"),
             Mode::Output => "x".repeat(params.bytes),
+            Mode::Count => {
+                let calls = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                return Evaluation::one(Finding::new(
+                    "subject",
+                    Verdict::Breached,
+                    serde_json::json!({ "calls": calls }),
+                    format!("call {calls} of this instance"),
+                ));
+            }
         };
         Evaluation::one(Finding::new(
             "subject",
