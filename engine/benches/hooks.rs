@@ -254,5 +254,28 @@ async fn main() {
         .collect();
     println!("timeline of the first incident: {kinds:?}");
     assert!(kinds.contains(&"escalation-started"), "{kinds:?}");
+
+    // The integration's alert's turn on the schedule (due hourly), taken now: every alarm
+    // judged again, one by one, and the alert's outcome recorded.
+    let core = server.core();
+    let alert = core
+        .catalog
+        .get(created["alertId"].as_str().unwrap())
+        .unwrap();
+    let (evaluations, failures) = (
+        core.metrics.evaluations.get(),
+        core.metrics.evaluation_failures.get(),
+    );
+    let started = Instant::now();
+    core.evaluate_on_schedule(&alert).await;
+    while core.metrics.evaluations.get() - evaluations < total as u64 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    println!(
+        "scheduled turn of the integration's alert: {} evaluations, {} failed, in {:.2} s",
+        core.metrics.evaluations.get() - evaluations,
+        core.metrics.evaluation_failures.get() - failures,
+        started.elapsed().as_secs_f64()
+    );
     server.stop().await;
 }

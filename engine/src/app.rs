@@ -107,19 +107,51 @@ impl Core {
         }
     }
 
-    /// Whether a change to an entity of `entity_type` needs only that entity judged: the
-    /// alert covers many entities of the template's entity type, and has been evaluated
-    /// whole (so its dependencies are known).
+    /// Whether a change to an entity of `entity_type` needs only that entity judged.
     fn narrowable(&self, alert_id: &str, entity_type: &str) -> bool {
-        let Some(alert) = self.catalog.get(alert_id) else {
-            return false;
-        };
-        alert.entity_id().is_none()
-            && alert.last_evaluation.is_some()
-            && self
-                .registry
-                .get(&alert.template_id)
-                .is_some_and(|t| t.plugin.info().entity_type.as_deref() == Some(entity_type))
+        self.catalog
+            .get(alert_id)
+            .and_then(|alert| self.narrowed_type(&alert))
+            .is_some_and(|t| t == entity_type)
+    }
+
+    /// The entity type of the template, when the alert may be judged one entity of that
+    /// type at a time: it covers many of them, and has been evaluated whole (so its
+    /// dependencies are known).
+    fn narrowed_type(&self, alert: &Alert) -> Option<String> {
+        if alert.entity_id().is_some() || alert.last_evaluation.is_none() {
+            return None;
+        }
+        self.registry
+            .get(&alert.template_id)?
+            .plugin
+            .info()
+            .entity_type
+            .clone()
+    }
+
+    /// An alert's turn on the schedule. One whose template judges each entity alone is
+    /// evaluated entity by entity: runs that small batch well, where one run over thousands
+    /// of alarms would overrun the sandbox's deadline. Any other is evaluated whole.
+    pub async fn evaluate_on_schedule(&self, alert: &Alert) {
+        if let Some(entity_type) = self.narrowed_type(alert)
+            && self.queue.narrows(&alert.id)
+        {
+            let owner = alert.owner_id();
+            match self.store.entity_ids(&entity_type, owner.as_deref()).await {
+                Ok(ids) if !ids.is_empty() => {
+                    for id in &ids {
+                        self.queue.push_entity(&alert.id, id);
+                    }
+                    return;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(alert = %alert.id, error = %e, "could not list the alert's entities; evaluating it whole");
+                }
+            }
+        }
+        self.queue.push(&alert.id);
     }
 
     /// Queues every alert that reads events of these owners.

@@ -77,12 +77,7 @@ impl Queue {
     /// Queues an alert's evaluation for one changed entity, unless that or the whole
     /// alert is already waiting. Alerts that cannot be narrowed are queued whole.
     pub fn push_entity(&self, alert_id: &str, entity_id: &str) {
-        if self
-            .whole_only
-            .lock()
-            .expect("queue lock")
-            .contains(alert_id)
-        {
+        if !self.narrows(alert_id) {
             return self.push(alert_id);
         }
         self.send(Work {
@@ -107,6 +102,15 @@ impl Queue {
         let worker = (hasher.finish() % self.workers.len() as u64) as usize;
         // A closed channel means the server is shutting down; the work is moot.
         let _ = self.workers[worker].send(work);
+    }
+
+    /// Whether the alert's runs may still be narrowed to one entity.
+    pub fn narrows(&self, alert_id: &str) -> bool {
+        !self
+            .whole_only
+            .lock()
+            .expect("queue lock")
+            .contains(alert_id)
     }
 
     /// Stops narrowing an alert, and queues it whole.

@@ -99,7 +99,7 @@ async fn tick(core: &Core, alert_id: &str, now: Timestamp) {
         return;
     }
     if alert.is_live(now) {
-        core.queue.push(alert_id);
+        core.evaluate_on_schedule(&alert).await;
         core.schedule.set(
             alert_id,
             now + chrono::Duration::minutes(alert.interval_minutes.max(1)),

@@ -443,6 +443,10 @@ async fn racing_writers_in_the_store_open_one_incident_per_subject() {
 }
 
 async fn narrowed_evaluations(app: &crate::support::TestApp) -> u64 {
+    counter(app, "tocsin_narrowed_evaluations_total").await
+}
+
+async fn counter(app: &crate::support::TestApp, name: &str) -> u64 {
     let metrics = app
         .client
         .get(format!("{}/metrics", app.base))
@@ -454,8 +458,8 @@ async fn narrowed_evaluations(app: &crate::support::TestApp) -> u64 {
         .unwrap();
     metrics
         .lines()
-        .find_map(|l| l.strip_prefix("tocsin_narrowed_evaluations_total "))
-        .unwrap_or_else(|| panic!("no narrowed evaluations counter in {metrics}"))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name} in {metrics}"))
         .parse()
         .unwrap()
 }
@@ -481,6 +485,26 @@ async fn a_change_is_judged_alone_only_where_the_template_judges_entities_alone(
     let open = open_incidents(&app, &alarms_alert, 2).await;
     assert!(open.iter().all(|i| i["subject"] != format!("{hook}:b")));
     assert!(narrowed_evaluations(&app).await > narrowed);
+
+    // On the schedule, too, each alarm is judged alone: three narrowed runs, no whole one
+    // (which over thousands of alarms would overrun the sandbox's deadline).
+    let before = app.wait_for_evaluation(&alarms_alert, None).await;
+    let (all, narrowed) = (
+        counter(&app, "tocsin_evaluations_total").await,
+        narrowed_evaluations(&app).await,
+    );
+    app.advance(chrono::Duration::minutes(61));
+    app.wait_for_evaluation(&alarms_alert, Some(&before["lastEvaluation"]))
+        .await;
+    for _ in 0..100 {
+        if narrowed_evaluations(&app).await == narrowed + 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(narrowed_evaluations(&app).await, narrowed + 3);
+    assert_eq!(counter(&app, "tocsin_evaluations_total").await, all + 3);
+    open_incidents(&app, &alarms_alert, 2).await;
 
     // credit_low_balance sums an account's credits under the account's subject: judging
     // the changed credit alone would be wrong, so the alert is evaluated whole.

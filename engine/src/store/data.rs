@@ -82,6 +82,26 @@ impl Store {
         rows.iter().map(entity_from_row).collect()
     }
 
+    /// The ids of the entities of a type, of one owner or of all, in id order.
+    pub async fn entity_ids(
+        &self,
+        entity_type: &str,
+        owner_id: Option<&str>,
+    ) -> Result<Vec<String>> {
+        let query = match owner_id {
+            Some(owner) => sqlx::query_scalar(
+                "SELECT entity_id FROM entities WHERE entity_type = ? AND owner_id = ? ORDER BY entity_id",
+            )
+            .bind(entity_type)
+            .bind(owner),
+            None => sqlx::query_scalar(
+                "SELECT entity_id FROM entities WHERE entity_type = ? ORDER BY entity_id",
+            )
+            .bind(entity_type),
+        };
+        Ok(query.fetch_all(&self.pool).await?)
+    }
+
     /// One entity.
     pub async fn entity(&self, entity_type: &str, entity_id: &str) -> Result<Option<Entity>> {
         sqlx::query("SELECT * FROM entities WHERE entity_type = ? AND entity_id = ?")
