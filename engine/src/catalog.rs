@@ -75,9 +75,8 @@ impl Catalog {
         let catalog = Self::default();
         store
             .load_alerts(|alert, dependencies| {
-                let id = alert.id.clone();
-                catalog.put(alert);
-                catalog.set_dependencies(&id, &dependencies);
+                let alert = catalog.put(alert);
+                catalog.set_dependencies(&alert.id, &dependencies);
             })
             .await?;
         Ok(catalog)

@@ -179,7 +179,7 @@ pub async fn work(core: Arc<Core>, mut queue: mpsc::UnboundedReceiver<Work>) {
         let known = match Prefetched::read(&core, &runs).await {
             Ok(known) => known,
             Err(e) => {
-                tracing::warn!(error = %e, "could not read ahead for narrowed evaluations; each reads alone");
+                tracing::warn!(error = %e, "could not read the batch's entities ahead; each run reads its own");
                 Prefetched::default()
             }
         };
