@@ -60,6 +60,8 @@ fn build_guests(guests: &[Guest], const_name: &str, out_file: &str) {
 
     rerun_if_changed(&workspace.join("sdk"));
     rerun_if_changed(&workspace.join("Cargo.lock"));
+    // The `plugin` profile the guests are built with lives in the workspace manifest.
+    rerun_if_changed(&workspace.join("Cargo.toml"));
     for dir in ["plugins", "tests/guests", "sdk/examples"] {
         rerun_if_changed(&workspace.join(dir));
     }

@@ -117,18 +117,15 @@ pub fn evaluate<T: Template>(
             Evaluation::Findings(findings) => Outcome::Findings(
                 findings
                     .into_iter()
-                    .map(|f| {
-                        let raw = f.into_raw();
-                        wit::Finding {
-                            subject: raw.subject,
-                            verdict: match raw.verdict {
-                                types::Verdict::Breached => wit::Verdict::Breached,
-                                types::Verdict::Clear => wit::Verdict::Clear,
-                                types::Verdict::NoData(why) => wit::Verdict::NoData(why),
-                            },
-                            report: raw.report.to_string(),
-                            summary: raw.summary,
-                        }
+                    .map(|f| wit::Finding {
+                        report: f.report_json(),
+                        subject: f.subject,
+                        verdict: match f.verdict {
+                            types::Verdict::Breached => wit::Verdict::Breached,
+                            types::Verdict::Clear => wit::Verdict::Clear,
+                            types::Verdict::NoData(why) => wit::Verdict::NoData(why),
+                        },
+                        summary: f.summary,
                     })
                     .collect(),
             ),
@@ -184,7 +181,7 @@ fn answer_from_wit(a: Answer) -> types::Answer {
                     owner_type: e.owner_type,
                     owner_id: e.owner_id,
                     // The host hands over the object it stored; anything else is no data.
-                    attributes: serde_json::from_str(&e.attributes).unwrap_or_default(),
+                    attributes: types::Attributes::from_json(e.attributes),
                     updated_at: from_micros(e.updated_at),
                 })
                 .collect(),

@@ -80,8 +80,8 @@ mod types;
 pub use data::{DataError, group_by_owner};
 pub use decimal::Decimal;
 pub use types::{
-    Answer, AttributeMatch, Context, Entity, EntityQuery, EventAggregate, EventQuery, Query,
-    RawFinding, TemplateInfo, Verdict,
+    Answer, AttributeMatch, Attributes, Context, Entity, EntityQuery, EventAggregate, EventQuery,
+    Query, RawFinding, TemplateInfo, Verdict,
 };
 
 pub use chrono;
@@ -290,6 +290,23 @@ impl<R> Finding<R> {
 }
 
 impl<R: Serialize> Finding<R> {
+    /// The report data as JSON text, as it crosses the interface: `{}` when there is none.
+    ///
+    /// ```
+    /// # use tocsin_sdk::{Finding, Verdict};
+    /// let f = Finding::new("acc1", Verdict::Breached, [1, 2], "Two.");
+    /// assert_eq!(f.report_json(), "[1,2]");
+    /// ```
+    pub fn report_json(&self) -> String {
+        match &self.report {
+            Some(report) => serde_json::to_string(report).unwrap_or_else(|e| {
+                serde_json::Value::String(format!("report data could not be serialized: {e}"))
+                    .to_string()
+            }),
+            None => "{}".to_owned(),
+        }
+    }
+
     /// The finding in interface form, report data as JSON.
     pub fn into_raw(self) -> RawFinding {
         let report = match self.report {

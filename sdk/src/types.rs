@@ -6,8 +6,10 @@
 
 use crate::Decimal;
 use crate::time::Timestamp;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
+use std::fmt;
+use std::sync::OnceLock;
 
 /// Who is asking and when.
 ///
@@ -255,7 +257,7 @@ pub struct Entity {
     pub owner_id: Option<String>,
     /// Attributes, as pushed by the data source.
     #[serde(default)]
-    pub attributes: Map<String, Value>,
+    pub attributes: Attributes,
     /// When the host last stored it.
     #[serde(default = "crate::time::epoch")]
     pub updated_at: Timestamp,
@@ -341,4 +343,107 @@ pub struct TemplateInfo {
     pub auto_resolvable: bool,
     /// Default evaluation interval in minutes.
     pub default_interval_minutes: u32,
+}
+
+/// An entity's attributes: a JSON object, kept as the text the host stored and read on first
+/// use. The host hands the text to the sandbox as it is, and a template parses it once,
+/// however many attributes it reads.
+///
+/// ```
+/// # use tocsin_sdk::Attributes;
+/// let attributes = Attributes::from_json(r#"{"balance": "12.5", "plan": "gold"}"#.to_owned());
+/// assert_eq!(attributes.get("plan").and_then(|v| v.as_str()), Some("gold"));
+/// assert!(attributes.get("missing").is_none());
+/// assert_eq!(attributes.as_json(), r#"{"balance": "12.5", "plan": "gold"}"#);
+/// // Text that is not a JSON object reads as no attributes at all.
+/// assert!(Attributes::from_json("[1]".to_owned()).map().is_empty());
+/// ```
+pub struct Attributes {
+    json: String,
+    parsed: OnceLock<Map<String, Value>>,
+}
+
+impl Attributes {
+    /// Attributes from the text of a JSON object. Text that is not one reads as empty.
+    pub fn from_json(json: String) -> Self {
+        Self {
+            json,
+            parsed: OnceLock::new(),
+        }
+    }
+
+    /// The JSON text.
+    pub fn as_json(&self) -> &str {
+        &self.json
+    }
+
+    /// The JSON text, as the `String` the host's interface bindings borrow.
+    pub fn json_string(&self) -> &String {
+        &self.json
+    }
+
+    /// The attributes as a map, parsed on the first call.
+    pub fn map(&self) -> &Map<String, Value> {
+        self.parsed
+            .get_or_init(|| serde_json::from_str(&self.json).unwrap_or_default())
+    }
+
+    /// One attribute.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.map().get(name)
+    }
+
+    /// The attributes as a map.
+    pub fn into_map(mut self) -> Map<String, Value> {
+        self.map();
+        self.parsed.take().unwrap_or_default()
+    }
+}
+
+impl From<Map<String, Value>> for Attributes {
+    fn from(map: Map<String, Value>) -> Self {
+        let json = serde_json::to_string(&map).expect("a JSON map serializes");
+        Self {
+            json,
+            parsed: OnceLock::from(map),
+        }
+    }
+}
+
+impl Default for Attributes {
+    fn default() -> Self {
+        Self::from_json("{}".to_owned())
+    }
+}
+
+/// A clone carries the text, not the parsed map: each holder parses its own, as a template
+/// handed fresh data would.
+impl Clone for Attributes {
+    fn clone(&self) -> Self {
+        Self::from_json(self.json.clone())
+    }
+}
+
+impl PartialEq for Attributes {
+    fn eq(&self, other: &Self) -> bool {
+        self.json == other.json || self.map() == other.map()
+    }
+}
+
+impl fmt::Debug for Attributes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.json)
+    }
+}
+
+impl Serialize for Attributes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.map().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Attributes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Map::deserialize(deserializer).map(Self::from)
+    }
 }

@@ -57,7 +57,7 @@ impl From<tocsin_sdk::Entity> for Entity {
             entity_id: e.entity_id,
             owner_type: e.owner_type,
             owner_id: e.owner_id,
-            attributes: e.attributes,
+            attributes: e.attributes.into_map(),
             updated_at: e.updated_at,
         }
     }

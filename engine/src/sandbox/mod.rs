@@ -30,6 +30,11 @@ mod bindings {
     wasmtime::component::bindgen!({
         path: "../sdk/wit/v1",
         world: "plugin",
+        // Arguments borrow the host's data: an evaluation copies each string once, into the
+        // guest's memory, and never into an intermediate value first.
+        ownership: Borrowing {
+            duplicate_if_necessary: false
+        },
     });
 }
 
@@ -536,9 +541,9 @@ impl Instance {
 
     /// Calls `plan`.
     pub fn plan(&mut self, params: &str, ctx: &Context) -> Result<Vec<Query>> {
-        let (params, ctx) = (params.to_owned(), context_to_wit(ctx));
+        let ctx = context_to_wit(ctx);
         let queries = self
-            .call(|g, s| g.call_plan(s, &params, &ctx))?
+            .call(|g, s| g.call_plan(s, &params.to_owned(), ctx))?
             .map_err(Error::Plugin)?;
         self.check_output(queries.iter().map(query_size).sum())?;
         Ok(queries.into_iter().map(query_from_wit).collect())
@@ -546,10 +551,30 @@ impl Instance {
 
     /// Calls `evaluate`.
     pub fn evaluate(&mut self, params: &str, ctx: &Context, answers: &[Answer]) -> Result<Outcome> {
-        let (params, ctx) = (params.to_owned(), context_to_wit(ctx));
-        let answers: Vec<witty::Answer> = answers.iter().map(answer_to_wit).collect();
+        let ctx = context_to_wit(ctx);
+        // What the answers borrow: the entity lists, and the sums as text.
+        let parts: Vec<(Vec<witty::Entity>, String)> = answers
+            .iter()
+            .map(|a| match a {
+                Answer::Entities(entities) => {
+                    (entities.iter().map(entity_to_wit).collect(), String::new())
+                }
+                Answer::Events(agg) => (Vec::new(), agg.sum.to_string()),
+            })
+            .collect();
+        let answers: Vec<witty::Answer> = answers
+            .iter()
+            .zip(&parts)
+            .map(|(a, (entities, sum))| match a {
+                Answer::Entities(_) => witty::Answer::Entities(entities),
+                Answer::Events(agg) => witty::Answer::Events(witty::EventAggregate {
+                    count: agg.count,
+                    sum,
+                }),
+            })
+            .collect();
         let outcome = self
-            .call(|g, s| g.call_evaluate(s, &params, &ctx, &answers))?
+            .call(|g, s| g.call_evaluate(s, &params.to_owned(), ctx, &answers))?
             .map_err(Error::Plugin)?;
         match outcome {
             witty::Outcome::More(queries) => {
@@ -587,12 +612,12 @@ impl Runner for Instance {
     }
 }
 
-fn context_to_wit(c: &Context) -> witty::Context {
+fn context_to_wit(c: &Context) -> witty::Context<'_> {
     witty::Context {
-        alert_id: c.alert_id.clone(),
+        alert_id: &c.alert_id,
         now: to_micros(c.now),
-        owner_id: c.owner_id.clone(),
-        entity_id: c.entity_id.clone(),
+        owner_id: c.owner_id.as_deref(),
+        entity_id: c.entity_id.as_deref(),
     }
 }
 
@@ -650,25 +675,14 @@ fn query_from_wit(q: witty::Query) -> Query {
     }
 }
 
-fn answer_to_wit(a: &Answer) -> witty::Answer {
-    match a {
-        Answer::Entities(entities) => witty::Answer::Entities(
-            entities
-                .iter()
-                .map(|e| witty::Entity {
-                    entity_type: e.entity_type.clone(),
-                    entity_id: e.entity_id.clone(),
-                    owner_type: e.owner_type.clone(),
-                    owner_id: e.owner_id.clone(),
-                    attributes: serde_json::Value::Object(e.attributes.clone()).to_string(),
-                    updated_at: to_micros(e.updated_at),
-                })
-                .collect(),
-        ),
-        Answer::Events(agg) => witty::Answer::Events(witty::EventAggregate {
-            count: agg.count,
-            sum: agg.sum.to_string(),
-        }),
+fn entity_to_wit(e: &tocsin_sdk::Entity) -> witty::Entity<'_> {
+    witty::Entity {
+        entity_type: &e.entity_type,
+        entity_id: &e.entity_id,
+        owner_type: e.owner_type.as_deref(),
+        owner_id: e.owner_id.as_deref(),
+        attributes: e.attributes.json_string(),
+        updated_at: to_micros(e.updated_at),
     }
 }
 

@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 use tocsin_sdk::testing::Event;
 use tocsin_sdk::time::Timestamp;
-use tocsin_sdk::{Answer, Decimal, Entity, EventAggregate, Query};
+use tocsin_sdk::{Answer, Attributes, Decimal, Entity, EventAggregate, Query};
 
 /// An entity snapshot to store.
 #[derive(Debug, Clone)]
@@ -22,15 +22,16 @@ pub struct EntityUpsert {
     pub attributes: Map<String, Value>,
 }
 
-fn entity_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Entity> {
-    Ok(Entity {
+fn entity_from_row(row: &sqlx::sqlite::SqliteRow) -> Entity {
+    Entity {
         entity_type: row.get("entity_type"),
         entity_id: row.get("entity_id"),
         owner_type: row.get("owner_type"),
         owner_id: row.get("owner_id"),
-        attributes: json(row.get("attributes"))?,
+        // Handed to templates as the stored text; only a template reading it parses it.
+        attributes: Attributes::from_json(row.get("attributes")),
         updated_at: instant(row.get("updated_at")),
-    })
+    }
 }
 
 fn event_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Event> {
@@ -63,7 +64,7 @@ impl Store {
         .bind(rows_json(keys))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(entity_from_row).collect()
+        Ok(rows.iter().map(entity_from_row).collect())
     }
 
     /// The entities of these (entity type, owner id) pairs, each pair's in id order.
@@ -79,7 +80,7 @@ impl Store {
         .bind(rows_json(owners))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(entity_from_row).collect()
+        Ok(rows.iter().map(entity_from_row).collect())
     }
 
     /// The ids of the entities of a type, of one owner or of all, in id order.
@@ -104,13 +105,14 @@ impl Store {
 
     /// One entity.
     pub async fn entity(&self, entity_type: &str, entity_id: &str) -> Result<Option<Entity>> {
-        sqlx::query("SELECT * FROM entities WHERE entity_type = ? AND entity_id = ?")
-            .bind(entity_type)
-            .bind(entity_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|row| entity_from_row(&row))
-            .transpose()
+        Ok(
+            sqlx::query("SELECT * FROM entities WHERE entity_type = ? AND entity_id = ?")
+                .bind(entity_type)
+                .bind(entity_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|row| entity_from_row(&row)),
+        )
     }
 
     /// Entities of a type, optionally of one owner, after `after_id`, in id order.
@@ -132,7 +134,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(entity_from_row).collect()
+        Ok(rows.iter().map(entity_from_row).collect())
     }
 
     /// One event.
@@ -176,9 +178,7 @@ impl Store {
                 push_filter(&mut sql, "entity_id", &q.entity_id);
                 sql.push(" ORDER BY entity_id");
                 let rows = sql.build().fetch_all(&self.pool).await?;
-                Ok(Answer::Entities(
-                    rows.iter().map(entity_from_row).collect::<Result<_>>()?,
-                ))
+                Ok(Answer::Entities(rows.iter().map(entity_from_row).collect()))
             }
             Query::Events(q) => {
                 let mut sql = QueryBuilder::<Sqlite>::new("SELECT value FROM events WHERE ts >= ");
