@@ -15,6 +15,8 @@ use tokio::sync::Notify;
 
 /// How often unfinished calls are checked for late news.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
+/// Waiting loops read from the call queue at a time.
+const QUEUE_PAGE: u32 = 64;
 /// How long after its ring timeout a call may go without news before Twilio is asked.
 const LATE_AFTER: Duration = Duration::from_secs(30);
 /// How long a call whose placing request got no answer waits for a callback to claim it.
@@ -137,21 +139,32 @@ pub async fn run(core: Arc<Core>) {
 /// Dials the longest-waiting loop whose next member is not already on a call of ours.
 /// True when a call was attempted.
 async fn dial_next(core: &Core, client: &twilio::Client) -> bool {
-    let (pending, busy) = match (
-        core.store.pending_calls().await,
-        core.store.busy_phones().await,
-    ) {
-        (Ok(pending), Ok(busy)) => (pending, busy.into_iter().collect::<HashSet<_>>()),
-        (Err(e), _) | (_, Err(e)) => {
-            tracing::error!(error = %e, "could not read the call queue");
+    let busy: HashSet<String> = match core.store.busy_phones().await {
+        Ok(busy) => busy.into_iter().collect(),
+        Err(e) => {
+            tracing::error!(error = %e, "could not read the numbers on a call");
             return false;
         }
     };
-    let Some(next) = pending
-        .into_iter()
-        .find(|p| !busy.contains(&p.member().phone))
-    else {
-        return false;
+    // The queue is read a page at a time: in a storm thousands of loops wait, mostly for
+    // the same few numbers, and the first one free is usually near the front.
+    let mut after = None;
+    let next = loop {
+        let page = match core.store.pending_calls(after.as_ref(), QUEUE_PAGE).await {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the call queue");
+                return false;
+            }
+        };
+        let full = page.len() == QUEUE_PAGE as usize;
+        after = page.last().map(PendingCall::place);
+        if let Some(next) = page.into_iter().find(|p| !busy.contains(&p.member().phone)) {
+            break next;
+        }
+        if !full {
+            return false;
+        }
     };
     let now = core.clock.now();
     let call_id = match core.store.begin_call(&next, now).await {

@@ -781,6 +781,67 @@ async fn calls_are_paced_one_number_at_a_time_first_come_first_served() {
     phones.server.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_free_number_is_called_while_more_than_a_page_of_loops_wait_for_a_busy_one() {
+    // A rings out slowly; every loop but the last waits for A.
+    let phones = Phones::start(&[(A, "no-answer"), (B, "accept")]).await;
+    let app = escalating_app(&phones).await;
+    let only_a = create_roster(&app, &[("Ada", A)], json!({})).await;
+    let only_b = create_roster(&app, &[("Bo", B)], json!({})).await;
+    let on_a = app
+        .create_alert("cloud_alarm", Some("int1"), json!({}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let on_b = app
+        .create_alert("cloud_alarm", Some("int2"), json!({}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (alert, roster) in [(&on_a, &only_a), (&on_b, &only_b)] {
+        app.wait_for_evaluation(alert, None).await;
+        app.send(
+            Method::POST,
+            "/routes",
+            json!({"rosterId": roster, "match": {"alertId": alert}}),
+            StatusCode::CREATED,
+        )
+        .await;
+    }
+    // More loops wait for A than one read of the call queue returns (64).
+    for n in 0..70 {
+        alarm(&app, &format!("a{n}"), "FIRING").await;
+    }
+    wait_until("70 incidents for A", || async {
+        let page = app
+            .get(&format!("/incidents?alertId={on_a}&pageSize=100"))
+            .await;
+        (page["data"].as_array().unwrap().len() == 70).then_some(())
+    })
+    .await;
+    app.put_entity(
+        "ALARM",
+        "b1",
+        Some(("INTEGRATION", "int2")),
+        json!({"source": "generic", "name": "DiskFull", "resource": "db-b1", "severity": "critical",
+               "state": "FIRING", "summary": "disk full", "startedAt": "2026-03-04T09:58:00Z"}),
+    )
+    .await;
+    // B is called while A still rings its first calls (each rings out in 3 s). Reading only
+    // the first page of the queue, B would wait until A's queue was down to 63 loops.
+    let calls = wait_until("a call to B", || async {
+        let calls = phones.calls().await;
+        calls.iter().any(|c| c["to"] == B).then_some(calls)
+    })
+    .await;
+    let to_a = calls.iter().filter(|c| c["to"] == A).count();
+    assert!(to_a <= 2, "B was called only after {to_a} calls to A");
+    app.stop().await;
+    phones.server.stop().await;
+}
+
 /// Runs a server in this process until it is killed: the child of
 /// `a_server_killed_mid_ring_resumes_without_calling_twice`.
 #[test]

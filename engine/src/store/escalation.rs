@@ -109,9 +109,16 @@ pub struct PendingCall {
     pub step: u32,
     /// The roster as it was when the loop started.
     pub roster: Roster,
+    /// Its place in the call queue.
+    ready_at: i64,
 }
 
 impl PendingCall {
+    /// Where it stands in the call queue: what [`Store::pending_calls`] reads after.
+    pub fn place(&self) -> (i64, String) {
+        (self.ready_at, self.incident_id.clone())
+    }
+
     /// The member this step calls.
     pub fn member(&self) -> &Member {
         &self.roster.members[self.step as usize % self.roster.members.len()]
@@ -626,14 +633,24 @@ impl Store {
         }))
     }
 
-    /// Loops waiting for their next call, longest waiting first.
-    pub async fn pending_calls(&self) -> Result<Vec<PendingCall>> {
+    /// Loops waiting for their next call, longest waiting first: up to `limit` of them,
+    /// after the one at `after` (a [`PendingCall::place`]) when given.
+    pub async fn pending_calls(
+        &self,
+        after: Option<&(i64, String)>,
+        limit: u32,
+    ) -> Result<Vec<PendingCall>> {
+        let (ready_at, incident_id) = after.map_or((i64::MIN, ""), |(r, i)| (*r, i.as_str()));
         let rows = sqlx::query(
-            "SELECT e.incident_id, e.step, e.roster FROM escalations e
-             WHERE e.state = 'ACTIVE'
+            "SELECT e.incident_id, e.step, e.roster, e.ready_at FROM escalations e
+             WHERE e.state = 'ACTIVE' AND (e.ready_at, e.incident_id) > (?, ?)
                AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.incident_id = e.incident_id AND c.step = e.step)
-             ORDER BY e.ready_at, e.incident_id",
+             ORDER BY e.ready_at, e.incident_id
+             LIMIT ?",
         )
+        .bind(ready_at)
+        .bind(incident_id)
+        .bind(limit)
         .fetch_all(self.pool())
         .await?;
         rows.iter()
@@ -642,6 +659,7 @@ impl Store {
                     incident_id: row.get("incident_id"),
                     step: row.get::<i64, _>("step") as u32,
                     roster: json(row.get("roster"))?,
+                    ready_at: row.get("ready_at"),
                 })
             })
             .collect()
