@@ -788,20 +788,15 @@ async fn a_free_number_is_called_while_more_than_a_page_of_loops_wait_for_a_busy
     let app = escalating_app(&phones).await;
     let only_a = create_roster(&app, &[("Ada", A)], json!({})).await;
     let only_b = create_roster(&app, &[("Bo", B)], json!({})).await;
-    let on_a = app
-        .create_alert("cloud_alarm", Some("int1"), json!({}))
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let on_b = app
-        .create_alert("cloud_alarm", Some("int2"), json!({}))
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    for (alert, roster) in [(&on_a, &only_a), (&on_b, &only_b)] {
-        app.wait_for_evaluation(alert, None).await;
+    let mut alerts = Vec::new();
+    for (integration, roster) in [("int1", &only_a), ("int2", &only_b)] {
+        let alert = app
+            .create_alert("cloud_alarm", Some(integration), json!({}))
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        app.wait_for_evaluation(&alert, None).await;
         app.send(
             Method::POST,
             "/routes",
@@ -809,7 +804,9 @@ async fn a_free_number_is_called_while_more_than_a_page_of_loops_wait_for_a_busy
             StatusCode::CREATED,
         )
         .await;
+        alerts.push(alert);
     }
+    let on_a = &alerts[0];
     // More loops wait for A than one read of the call queue returns (64).
     for n in 0..70 {
         alarm(&app, &format!("a{n}"), "FIRING").await;
