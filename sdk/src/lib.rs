@@ -299,10 +299,9 @@ impl<R: Serialize> Finding<R> {
     /// ```
     pub fn report_json(&self) -> String {
         match &self.report {
-            Some(report) => serde_json::to_string(report).unwrap_or_else(|e| {
-                serde_json::Value::String(format!("report data could not be serialized: {e}"))
-                    .to_string()
-            }),
+            Some(report) => {
+                serde_json::to_string(report).unwrap_or_else(|e| unserializable(&e).to_string())
+            }
             None => "{}".to_owned(),
         }
     }
@@ -310,9 +309,7 @@ impl<R: Serialize> Finding<R> {
     /// The finding in interface form, report data as JSON.
     pub fn into_raw(self) -> RawFinding {
         let report = match self.report {
-            Some(report) => serde_json::to_value(report).unwrap_or_else(|e| {
-                serde_json::Value::String(format!("report data could not be serialized: {e}"))
-            }),
+            Some(report) => serde_json::to_value(report).unwrap_or_else(|e| unserializable(&e)),
             None => serde_json::Value::Object(serde_json::Map::new()),
         };
         RawFinding {
@@ -322,6 +319,11 @@ impl<R: Serialize> Finding<R> {
             summary: self.summary,
         }
     }
+}
+
+/// What a finding reports when its report data cannot be serialized: the reason, as text.
+fn unserializable(e: &serde_json::Error) -> serde_json::Value {
+    serde_json::Value::String(format!("report data could not be serialized: {e}"))
 }
 
 /// Exports a [`Template`] implementation as the component's entry points.

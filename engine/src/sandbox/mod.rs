@@ -30,7 +30,7 @@ mod bindings {
     wasmtime::component::bindgen!({
         path: "../sdk/wit/v1",
         world: "plugin",
-        // Arguments borrow the host's data: an evaluation copies each string once, into the
+        // Arguments borrow the host's data: an entity's strings are copied once, into the
         // guest's memory, and never into an intermediate value first.
         ownership: Borrowing {
             duplicate_if_necessary: false
