@@ -15,6 +15,10 @@ use tocsin::app::{IncidentEvent, Server};
 use tocsin::clock::Clock;
 use tocsin::config::Config;
 
+/// The allocator the `tocsin` binary runs with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const KEY: &str = "bench-admin-key";
 /// Deliveries sent; `BENCH_PAYLOADS` overrides it.
 fn payloads() -> usize {

@@ -15,6 +15,10 @@ use tocsin::sandbox::{Limits, Origin, Plugin, Sandbox};
 use tocsin_sdk::testing::{Fixture, Native, Runner, run};
 use tocsin_sdk::{Answer, Query};
 
+/// The allocator the `tocsin` binary runs with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const ALERTS: usize = 10_000;
 /// Timed runs of each batch; the fastest is reported.
 const ROUNDS: usize = 5;
