@@ -297,10 +297,7 @@ impl Server {
                 core.schedule.set(&alert.id, now);
             }
         }
-        let mut background: Vec<JoinHandle<()>> = receivers
-            .into_iter()
-            .map(|rx| tokio::spawn(evaluator::work(core.clone(), rx)))
-            .collect();
+        let mut background: Vec<JoinHandle<()>> = evaluator::start(&core, receivers);
         background.push(tokio::spawn(scheduler::run(core.clone())));
         background.push(ingest_task);
         background.push(tokio::spawn(escalation::run(core.clone())));

@@ -142,21 +142,44 @@ impl Queue {
     }
 }
 
-/// Runs one worker until the queue closes.
+/// Starts one task per worker queue and the recorder they share; the handles of all.
 ///
-/// Evaluating a batch (the sandbox, on this thread) and recording the one before it (SQLite,
-/// on its own thread) overlap: the recorder takes batches in order, one at a time, so each
-/// batch's findings are applied to what the batches before it left.
-pub async fn work(core: Arc<Core>, mut queue: mpsc::UnboundedReceiver<Work>) {
-    let (to_record, mut evaluated_batches) = mpsc::channel::<Vec<Evaluated>>(1);
-    let recorder = {
-        let core = core.clone();
-        tokio::spawn(async move {
-            while let Some(evaluated) = evaluated_batches.recv().await {
-                record(&core, evaluated).await;
-            }
-        })
-    };
+/// Evaluating a batch (the sandbox, on a worker's thread) and recording the ones before it
+/// (SQLite, on its own thread) overlap. The recorder takes every batch that waits, from all
+/// workers, into one transaction: the writer connection then spends one commit on what
+/// would otherwise take one per worker, and the ingest commits waiting behind it wait less.
+/// Each worker's batches are recorded in the order it made them, so each is applied to what
+/// the ones before it left; different workers never share an alert.
+pub fn start(
+    core: &Arc<Core>,
+    queues: Vec<mpsc::UnboundedReceiver<Work>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    // Each worker may be one batch ahead of the recorder.
+    let ahead = queues.len().max(1);
+    let (to_record, evaluated) = mpsc::channel::<Vec<Evaluated>>(ahead);
+    let mut tasks = vec![tokio::spawn(record_all(core.clone(), evaluated, ahead))];
+    tasks.extend(
+        queues
+            .into_iter()
+            .map(|queue| tokio::spawn(work(core.clone(), queue, to_record.clone()))),
+    );
+    tasks
+}
+
+/// Records batches as they come, every batch waiting merged into one.
+async fn record_all(core: Arc<Core>, mut evaluated: mpsc::Receiver<Vec<Evaluated>>, ahead: usize) {
+    let mut waiting = Vec::with_capacity(ahead);
+    while evaluated.recv_many(&mut waiting, ahead).await > 0 {
+        record(&core, waiting.drain(..).flatten().collect()).await;
+    }
+}
+
+/// Runs one worker until the queue closes.
+async fn work(
+    core: Arc<Core>,
+    mut queue: mpsc::UnboundedReceiver<Work>,
+    to_record: mpsc::Sender<Vec<Evaluated>>,
+) {
     let mut batch = Vec::with_capacity(BATCH);
     while queue.recv_many(&mut batch, BATCH).await > 0 {
         // Taken before anything is read: a change from now on queues its alert again.
@@ -198,9 +221,6 @@ pub async fn work(core: Arc<Core>, mut queue: mpsc::UnboundedReceiver<Work>) {
             break;
         }
     }
-    drop(to_record);
-    // Whatever was evaluated is recorded before the worker ends.
-    let _ = recorder.await;
 }
 
 /// The entities a batch's runs will ask for, read in one go rather than in as many trips
