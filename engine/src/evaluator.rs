@@ -153,11 +153,12 @@ impl Queue {
 pub fn start(
     core: &Arc<Core>,
     queues: Vec<mpsc::UnboundedReceiver<Work>>,
+    recorder_runtime: &tokio::runtime::Handle,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     // Each worker may be one batch ahead of the recorder.
     let ahead = queues.len().max(1);
     let (to_record, evaluated) = mpsc::channel::<Vec<Evaluated>>(ahead);
-    let mut tasks = vec![tokio::spawn(record_all(core.clone(), evaluated, ahead))];
+    let mut tasks = vec![recorder_runtime.spawn(record_all(core.clone(), evaluated, ahead))];
     tasks.extend(
         queues
             .into_iter()

@@ -46,10 +46,13 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    /// Starts the writer; it runs until every handle is dropped.
-    pub fn start(store: Store) -> (Self, tokio::task::JoinHandle<()>) {
+    /// Starts the writer on `runtime`; it runs until every handle is dropped.
+    pub fn start(
+        store: Store,
+        runtime: &tokio::runtime::Handle,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
         let (jobs, rx) = mpsc::channel(GROUP * 4);
-        (Self { jobs }, tokio::spawn(run(store, rx)))
+        (Self { jobs }, runtime.spawn(run(store, rx)))
     }
 
     /// Writes and returns once the write is committed: true, or false for a delivery that
