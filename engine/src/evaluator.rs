@@ -145,7 +145,7 @@ impl Queue {
 /// Starts one task per worker queue and the recorder they share; the handles of all.
 ///
 /// Evaluating a batch (the sandbox, on a worker's thread) and recording the ones before it
-/// (SQLite, on its own thread) overlap. The recorder takes every batch that waits, from all
+/// (on `recorder_runtime`, beside the group commit of pushed data) overlap. The recorder takes every batch that waits, from all
 /// workers, into one transaction: the writer connection then spends one commit on what
 /// would otherwise take one per worker, and the ingest commits waiting behind it wait less.
 /// Each worker's batches are recorded in the order it made them, so each is applied to what

@@ -3,8 +3,8 @@
 use clap::Parser;
 
 /// mimalloc instead of the system allocator: the server allocates and frees small strings
-/// and rows on every request and evaluation, across threads, which glibc's malloc served
-/// with about twice the CPU (BENCHMARKS.md).
+/// and rows on every request and evaluation, across threads. Under glibc's malloc that was
+/// about 16% of the server bench's CPU samples (BENCHMARKS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
