@@ -163,15 +163,21 @@ async fn bad_requests_are_refused_with_a_message_and_store_nothing() {
         "no event was stored"
     );
 
-    let (status, body) = app
-        .call(
-            Method::PUT,
-            "/entities/CREDIT/c1",
-            Some(ADMIN_KEY),
-            Some(json!({"attributes": [1, 2]})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    for attributes in [json!([1, 2]), json!(null), json!("balance")] {
+        let (status, body) = app
+            .call(
+                Method::PUT,
+                "/entities/CREDIT/c1",
+                Some(ADMIN_KEY),
+                Some(json!({ "attributes": attributes })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(
+            message(&body).contains("attributes must be a JSON object"),
+            "{body}"
+        );
+    }
     let (status, _) = app
         .call(Method::GET, "/entities/CREDIT/c1", Some(ADMIN_KEY), None)
         .await;

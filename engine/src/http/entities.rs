@@ -7,7 +7,7 @@ use crate::store::ingest::Write;
 use axum::extract::{Path, Query, State};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -23,10 +23,15 @@ pub struct EntitySnapshot {
     pub owner_type: Option<String>,
     /// Owner id.
     pub owner_id: Option<String>,
-    /// The entity's attributes (`balance`, `status`…).
-    #[serde(default)]
+    /// The entity's attributes (`balance`, `status`…), a JSON object. Kept as the text
+    /// sent: it is stored and handed to templates as it is, never parsed on the way.
+    #[serde(default = "empty_object")]
     #[schema(value_type = Object)]
-    pub attributes: Map<String, Value>,
+    pub attributes: Box<RawValue>,
+}
+
+fn empty_object() -> Box<RawValue> {
+    RawValue::from_string("{}".to_owned()).expect("`{}` is JSON")
 }
 
 /// A stored entity.
@@ -45,21 +50,31 @@ pub struct Entity {
     pub owner_id: Option<String>,
     /// Attributes.
     #[schema(value_type = Object)]
-    pub attributes: Map<String, Value>,
+    pub attributes: Box<RawValue>,
     /// When this snapshot was stored.
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<tocsin_sdk::Entity> for Entity {
-    fn from(e: tocsin_sdk::Entity) -> Self {
-        Self {
+impl TryFrom<tocsin_sdk::Entity> for Entity {
+    type Error = ApiError;
+
+    /// A stored entity, its attributes as the text that was stored.
+    fn try_from(e: tocsin_sdk::Entity) -> Result<Self, ApiError> {
+        let attributes =
+            RawValue::from_string(e.attributes.as_json().to_owned()).map_err(|err| {
+                ApiError::Internal(format!(
+                    "the stored attributes of {} entity {} are not JSON: {err}",
+                    e.entity_type, e.entity_id
+                ))
+            })?;
+        Ok(Self {
             entity_type: e.entity_type,
             entity_id: e.entity_id,
             owner_type: e.owner_type,
             owner_id: e.owner_id,
-            attributes: e.attributes.into_map(),
+            attributes,
             updated_at: e.updated_at,
-        }
+        })
     }
 }
 
@@ -121,20 +136,27 @@ async fn put(
             check_name(what, value)?;
         }
     }
+    // serde_json has checked it is JSON; templates read it as an object.
+    if !snapshot.attributes.get().starts_with('{') {
+        return Err(ApiError::Unprocessable(format!(
+            "attributes must be a JSON object, not {}",
+            snapshot.attributes.get()
+        )));
+    }
     let now = core.clock.now();
     let upsert = EntityUpsert {
         entity_type,
         entity_id,
         owner_type: snapshot.owner_type,
         owner_id: snapshot.owner_id,
-        attributes: snapshot.attributes,
+        attributes: snapshot.attributes.get().to_owned(),
     };
     let entity = Entity {
         entity_type: upsert.entity_type.clone(),
         entity_id: upsert.entity_id.clone(),
         owner_type: upsert.owner_type.clone(),
         owner_id: upsert.owner_id.clone(),
-        attributes: upsert.attributes.clone(),
+        attributes: snapshot.attributes,
         updated_at: now,
     };
     core.ingest
@@ -163,7 +185,7 @@ async fn get(
         .entity(&entity_type, &entity_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no {entity_type} entity {entity_id}")))?;
-    Ok(Json(entity.into()))
+    Ok(Json(entity.try_into()?))
 }
 
 /// List entities of a type.
@@ -193,7 +215,10 @@ async fn list(
         .await?;
     let next_token = next_token(&entities, size, |e| &e.entity_id);
     Ok(Json(EntitiesPage {
-        data: entities.into_iter().map(Entity::from).collect(),
+        data: entities
+            .into_iter()
+            .map(Entity::try_from)
+            .collect::<Result<_, _>>()?,
         next_token,
     }))
 }

@@ -414,18 +414,21 @@ async fn hook(
             entity_id: format!("{id}:{}", a.key),
             owner_type: Some("INTEGRATION".into()),
             owner_id: Some(id.clone()),
-            attributes: [
-                ("source", Some(kind.as_str().to_owned())),
-                ("name", Some(a.name.clone())),
-                ("resource", a.resource.clone()),
-                ("severity", a.severity.clone()),
-                ("state", Some(a.state.as_str().to_owned())),
-                ("summary", a.summary.clone()),
-                ("startedAt", a.started_at.clone()),
-            ]
-            .into_iter()
-            .filter_map(|(k, v)| Some((k.to_owned(), Value::String(v?))))
-            .collect(),
+            attributes: {
+                let attributes = [
+                    ("source", Some(kind.as_str().to_owned())),
+                    ("name", Some(a.name.clone())),
+                    ("resource", a.resource.clone()),
+                    ("severity", a.severity.clone()),
+                    ("state", Some(a.state.as_str().to_owned())),
+                    ("summary", a.summary.clone()),
+                    ("startedAt", a.started_at.clone()),
+                ]
+                .into_iter()
+                .filter_map(|(k, v)| Some((k.to_owned(), Value::String(v?))))
+                .collect::<serde_json::Map<_, _>>();
+                Value::Object(attributes).to_string()
+            },
         })
         .collect();
     let count = upserts.len();

@@ -1,7 +1,7 @@
 //! Entity snapshots and events, and the answers to templates' queries.
 
 use super::{Result, Store, instant, json, micros, rows_json};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 use tocsin_sdk::testing::Event;
 use tocsin_sdk::time::Timestamp;
@@ -18,8 +18,8 @@ pub struct EntityUpsert {
     pub owner_type: Option<String>,
     /// Owner id.
     pub owner_id: Option<String>,
-    /// Attributes.
-    pub attributes: Map<String, Value>,
+    /// Attributes: the text of a JSON object, stored as it is.
+    pub attributes: String,
 }
 
 fn entity_from_row(row: &sqlx::sqlite::SqliteRow) -> Entity {
@@ -229,13 +229,12 @@ pub async fn put_entities(
     let rows: Vec<_> = entities
         .iter()
         .map(|(e, at)| {
-            let attributes = Value::Object(e.attributes.clone()).to_string();
             (
                 &e.entity_type,
                 &e.entity_id,
                 &e.owner_type,
                 &e.owner_id,
-                attributes,
+                &e.attributes,
                 micros(*at),
             )
         })
