@@ -59,9 +59,13 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
+        // sqlx pings a pooled connection before each use by default, which for SQLite is
+        // one more round trip to the connection's thread on every query. An embedded
+        // database file has no connection to go stale, and a failed query reports itself.
         let pool = SqlitePoolOptions::new()
             // Readers, which WAL lets run beside the writer.
             .max_connections(6)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
@@ -70,6 +74,7 @@ impl Store {
         // busy handler (1, 2, 5, 10… ms, however soon the lock is free again).
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         Ok(Self { pool, writer })
