@@ -1,10 +1,12 @@
 //! Cloud triggers through the real server: every shared webhook fixture, signatures,
 //! secrets, bad deliveries, duplicates, and one alarm all the way to a phone call.
 
-use crate::support::{ADMIN_KEY, TestApp, spawn_app};
+use crate::support::{ADMIN_KEY, TestApp, spawn_app, spawn_app_at};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::Duration;
+use tocsin::clock::Clock;
 
 pub(crate) fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(
@@ -236,14 +238,39 @@ async fn every_fixture_becomes_the_expected_alarms_and_incidents() {
         }
     }
 
-    // The SNS captures, with the one AWS certificate we have pinned: the signed "Hello
-    // world" verifies but carries no alarm; the OK was signed with a certificate we do not
-    // have; the documentation's confirmation has a placeholder signature. Each is refused
-    // and raises nothing (tests/it/sns.rs re-signs them to follow them further).
+    // The AWS certificate we have expired in August 2022: today it cannot be pinned.
     let pem = String::from_utf8(fixture(
         "aws-sns_signing-cert-7ff5318490ec183fbaddaa2a969abfda.pem",
     ))
     .unwrap();
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/integrations",
+            Some(ADMIN_KEY),
+            Some(json!({"name": "sns", "kind": "aws-sns", "pinnedCertificates": [pem]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("pinnedCertificates[0] expired on Aug 17 23:59:59 2022 GMT"),
+        "{body}"
+    );
+    app.stop().await;
+
+    // The SNS captures, on a server whose clock reads the hour AWS signed the "Hello
+    // world", with that certificate pinned: the signed "Hello world" verifies but carries
+    // no alarm; the OK was signed with a certificate we do not have; the documentation's
+    // confirmation has a placeholder signature. Each is refused and raises nothing
+    // (tests/it/sns.rs re-signs them to follow them further).
+    let app = spawn_app_at(
+        Arc::new(tempfile::tempdir().unwrap()),
+        Clock::manual("2022-07-28T23:00:00Z".parse().unwrap()),
+    )
+    .await;
     for (file, problem) in [
         (
             "aws-sns_notification-signed-v1.json",

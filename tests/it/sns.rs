@@ -10,6 +10,7 @@ use crate::hooks::{alarms_of, deliver, fixture, integration, open_incidents};
 use crate::support::{TestApp, spawn_app_with};
 use axum::extract::{OriginalUri, State};
 use base64::Engine as _;
+use openssl::asn1::Asn1Time;
 use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private};
 use openssl::rsa::Rsa;
@@ -22,6 +23,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tocsin::clock::Clock;
 
+/// The test servers' clock.
+const NOW: &str = "2026-03-04T10:00:00Z";
+
+/// `days` after the test servers' clock, for a certificate's validity.
+fn days_from_clock(days: i64) -> Asn1Time {
+    let now: tocsin_sdk::time::Timestamp = NOW.parse().unwrap();
+    Asn1Time::from_unix(now.timestamp() + days * 86_400).unwrap()
+}
+
 const CERT_URL: &str = "https://sns.us-east-2.amazonaws.com/SimpleNotificationService-tocsin.pem";
 
 /// A signing key and its self-signed certificate, like SNS's.
@@ -31,7 +41,17 @@ struct SigningKey {
 }
 
 impl SigningKey {
+    /// Valid from a day before the test server's clock to a day after.
     fn new() -> Self {
+        Self::valid(days_from_clock(-1), days_from_clock(1))
+    }
+
+    /// Valid until a day before the test server's clock.
+    fn expired() -> Self {
+        Self::valid(days_from_clock(-10), days_from_clock(-1))
+    }
+
+    fn valid(not_before: Asn1Time, not_after: Asn1Time) -> Self {
         let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
         let mut name = X509NameBuilder::new().unwrap();
         name.append_entry_by_text("CN", "sns.amazonaws.com")
@@ -42,10 +62,8 @@ impl SigningKey {
         cert.set_subject_name(&name).unwrap();
         cert.set_issuer_name(&name).unwrap();
         cert.set_pubkey(&key).unwrap();
-        let now = openssl::asn1::Asn1Time::days_from_now(0).unwrap();
-        let later = openssl::asn1::Asn1Time::days_from_now(1).unwrap();
-        cert.set_not_before(&now).unwrap();
-        cert.set_not_after(&later).unwrap();
+        cert.set_not_before(&not_before).unwrap();
+        cert.set_not_after(&not_after).unwrap();
         cert.sign(&key, MessageDigest::sha256()).unwrap();
         let pem = String::from_utf8(cert.build().to_pem().unwrap()).unwrap();
         Self { key, pem }
@@ -141,11 +159,9 @@ impl SnsDouble {
 async fn sns_app(double: &SnsDouble) -> TestApp {
     let dir = Arc::new(tempfile::tempdir().unwrap());
     let base = double.base.clone();
-    spawn_app_with(
-        dir,
-        Clock::manual("2026-03-04T10:00:00Z".parse().unwrap()),
-        move |config| config.sns_api_base = Some(base),
-    )
+    spawn_app_with(dir, Clock::manual(NOW.parse().unwrap()), move |config| {
+        config.sns_api_base = Some(base)
+    })
     .await
 }
 
@@ -277,6 +293,75 @@ async fn signed_cloudwatch_alarms_open_and_close_incidents_and_forgeries_change_
     assert_eq!(incidents.len(), 1, "{incidents:?}");
     assert_eq!(incidents[0]["status"], "CLOSED");
     assert!(double.requests().is_empty(), "pinned: nothing fetched");
+    app.stop().await;
+    double.task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_certificates_vouch_for_nothing() {
+    let expired = SigningKey::expired();
+    let double = SnsDouble::start(HashMap::from([(
+        "/SimpleNotificationService-tocsin.pem".to_owned(),
+        expired.pem.clone(),
+    )]))
+    .await;
+    let app = sns_app(&double).await;
+
+    // Pinning an expired certificate: refused, naming it, and no integration is made.
+    let fresh = SigningKey::new();
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/integrations",
+            Some(crate::support::ADMIN_KEY),
+            Some(json!({"name": "sns", "kind": "aws-sns", "pinnedCertificates": [fresh.pem, expired.pem]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        message_of(&body).contains("pinnedCertificates[1] expired on"),
+        "{body}"
+    );
+    assert!(
+        app.get("/integrations").await["data"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // Fetched from SigningCertURL and expired: the delivery is refused, though the
+    // signature checks out with its key, and nothing is stored.
+    let (id, secret, alert) = integration(&app, "aws-sns", json!({})).await;
+    let alarm = expired.sign(cloudwatch("ALARM", "cpu", "e-1"), "2");
+    let (status, response) = deliver(&app, &id, &secret, alarm).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{response}");
+    assert!(
+        message_of(&response).contains(&format!("the certificate at {CERT_URL} is expired on")),
+        "{response}"
+    );
+
+    // Pinned ahead of a rotation, not valid yet: its signatures are refused until it is,
+    // saying so; the other pinned certificate still verifies its own.
+    let next = SigningKey::valid(days_from_clock(2), days_from_clock(30));
+    let (pinned_id, pinned_secret, _) = integration(
+        &app,
+        "aws-sns",
+        json!({"pinnedCertificates": [fresh.pem, next.pem]}),
+    )
+    .await;
+    let alarm = next.sign(cloudwatch("ALARM", "cpu", "e-2"), "2");
+    let (status, response) = deliver(&app, &pinned_id, &pinned_secret, alarm).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{response}");
+    assert!(
+        message_of(&response).contains("pinned certificate 1 is not valid before"),
+        "{response}"
+    );
+    let alarm = fresh.sign(cloudwatch("ALARM", "cpu", "e-3"), "2");
+    let (status, response) = deliver(&app, &pinned_id, &pinned_secret, alarm).await;
+    assert_eq!(status, StatusCode::OK, "{response}");
+
+    assert!(alarms_of(&app, &id).await.is_empty());
+    open_incidents(&app, &alert, 0).await;
     app.stop().await;
     double.task.abort();
 }

@@ -2,12 +2,14 @@
 //! signing certificate (pinned by the integration, or fetched from an SNS endpoint and
 //! cached), and subscription confirmation.
 //!
-//! Nothing in a message is acted on before its signature verifies, and Tocsin only ever
-//! fetches URLs on an SNS endpoint of AWS (`https://sns.<region>.amazonaws.com[.cn]/…`), so
-//! a forged message cannot make the server fetch anything else.
+//! Nothing in a message is acted on before its signature verifies with a certificate that
+//! is valid now (by the server's clock), and Tocsin only ever fetches URLs on an SNS endpoint
+//! of AWS (`https://sns.<region>.amazonaws.com[.cn]/…`), so a forged message cannot make the
+//! server fetch anything else.
 
 use super::adapters::{self, Delivery};
 use base64::Engine as _;
+use openssl::asn1::Asn1Time;
 use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Public};
 use openssl::sign::Verifier;
@@ -17,6 +19,7 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
+use tocsin_sdk::time::Timestamp;
 
 /// Signing certificates kept, by URL (SNS uses a handful).
 const CACHED_CERTIFICATES: usize = 64;
@@ -118,11 +121,56 @@ impl Message {
     }
 }
 
-/// The public key of a PEM certificate.
-pub fn certificate_key(pem: &[u8]) -> Result<PKey<Public>, String> {
-    X509::from_pem(pem)
-        .and_then(|cert| cert.public_key())
-        .map_err(|e| format!("not a PEM X.509 certificate: {e}"))
+/// A signing certificate. It vouches for a signature only within its validity period: an
+/// expired certificate, or one not valid yet, vouches for nothing.
+#[derive(Clone)]
+pub struct SigningCert {
+    cert: X509,
+    key: PKey<Public>,
+}
+
+impl std::fmt::Debug for SigningCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningCert")
+            .field("not_before", &self.cert.not_before().to_string())
+            .field("not_after", &self.cert.not_after().to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+fn asn1(at: Timestamp) -> Result<Asn1Time, String> {
+    Asn1Time::from_unix(at.timestamp()).map_err(|e| e.to_string())
+}
+
+impl SigningCert {
+    /// Reads a PEM certificate.
+    pub fn from_pem(pem: &[u8]) -> Result<Self, String> {
+        X509::from_pem(pem)
+            .and_then(|cert| {
+                Ok(Self {
+                    key: cert.public_key()?,
+                    cert,
+                })
+            })
+            .map_err(|e| format!("not a PEM X.509 certificate: {e}"))
+    }
+
+    /// Whether it had expired by `at`: the date it did, if so.
+    pub fn expired(&self, at: Timestamp) -> Option<String> {
+        let at = asn1(at).ok()?;
+        (self.cert.not_after() < at).then(|| self.cert.not_after().to_string())
+    }
+
+    /// Its key, if the certificate is valid at `at`; else why not.
+    pub fn key_at(&self, at: Timestamp) -> Result<&PKey<Public>, String> {
+        if let Some(date) = self.expired(at) {
+            return Err(format!("expired on {date}"));
+        }
+        if self.cert.not_before() > asn1(at)? {
+            return Err(format!("not valid before {}", self.cert.not_before()));
+        }
+        Ok(&self.key)
+    }
 }
 
 /// Checks that `url` is on an SNS endpoint of AWS: https, host `sns.<region>.amazonaws.com`
@@ -169,7 +217,7 @@ pub struct Sns {
     /// Where requests for SNS endpoints go instead (`TOCSIN_SNS_API_BASE`, for a local
     /// double); the URL is still checked to be an SNS endpoint first.
     redirect: Option<Url>,
-    certificates: Mutex<HashMap<String, PKey<Public>>>,
+    certificates: Mutex<HashMap<String, SigningCert>>,
 }
 
 impl Sns {
@@ -204,35 +252,51 @@ impl Sns {
 
     /// Verifies `message`: against the pinned certificates when the integration has any,
     /// else against the one at its SigningCertURL.
-    pub async fn verify(&self, message: &Message, pinned: &[String]) -> Result<(), Refusal> {
-        let keys = if pinned.is_empty() {
-            vec![self.certificate(&message.signing_cert_url).await?]
-        } else {
-            pinned
-                .iter()
-                .map(|pem| certificate_key(pem.as_bytes()))
-                .collect::<Result<_, _>>()
-                .map_err(Refusal::Invalid)?
-        };
-        for key in &keys {
-            if message.signed_by(key).map_err(Refusal::Invalid)? {
-                return Ok(());
+    pub async fn verify(
+        &self,
+        message: &Message,
+        pinned: &[String],
+        now: Timestamp,
+    ) -> Result<(), Refusal> {
+        if pinned.is_empty() {
+            let cert = self.certificate(&message.signing_cert_url, now).await?;
+            let key = cert.key_at(now).map_err(|why| {
+                Refusal::Invalid(format!(
+                    "the certificate at {} is {why}",
+                    message.signing_cert_url
+                ))
+            })?;
+            return match message.signed_by(key).map_err(Refusal::Invalid)? {
+                true => Ok(()),
+                false => Err(Refusal::Invalid(format!(
+                    "the SNS signature does not verify with the certificate at {}",
+                    message.signing_cert_url
+                ))),
+            };
+        }
+        let mut unusable = Vec::new();
+        for (i, pem) in pinned.iter().enumerate() {
+            let cert = SigningCert::from_pem(pem.as_bytes()).map_err(Refusal::Invalid)?;
+            match cert.key_at(now) {
+                Ok(key) => {
+                    if message.signed_by(key).map_err(Refusal::Invalid)? {
+                        return Ok(());
+                    }
+                }
+                Err(why) => unusable.push(format!("pinned certificate {i} is {why}")),
             }
         }
-        Err(Refusal::Invalid(if pinned.is_empty() {
-            format!(
-                "the SNS signature does not verify with the certificate at {}",
-                message.signing_cert_url
-            )
-        } else {
-            format!(
-                "the SNS signature does not verify with any of the integration's {} pinned certificates",
-                pinned.len()
-            )
-        }))
+        let mut refusal = format!(
+            "the SNS signature does not verify with any of the integration's {} pinned certificates",
+            pinned.len()
+        );
+        if !unusable.is_empty() {
+            refusal.push_str(&format!(" ({})", unusable.join("; ")));
+        }
+        Err(Refusal::Invalid(refusal))
     }
 
-    async fn certificate(&self, url: &str) -> Result<PKey<Public>, Refusal> {
+    async fn certificate(&self, url: &str, now: Timestamp) -> Result<SigningCert, Refusal> {
         let parsed =
             sns_endpoint(url).map_err(|e| Refusal::Invalid(format!("SigningCertURL {e}")))?;
         if !parsed.path().ends_with(".pem") {
@@ -240,8 +304,12 @@ impl Sns {
                 "SigningCertURL {url:?} is not a .pem file"
             )));
         }
-        if let Some(key) = self.certificates.lock().expect("certificates").get(url) {
-            return Ok(key.clone());
+        // A cached certificate that has expired since is fetched again: SNS may have
+        // replaced the file at the same URL.
+        if let Some(cert) = self.certificates.lock().expect("certificates").get(url)
+            && cert.expired(now).is_none()
+        {
+            return Ok(cert.clone());
         }
         let unreachable =
             |e: String| Refusal::Unreachable(format!("could not fetch SigningCertURL {url}: {e}"));
@@ -259,15 +327,15 @@ impl Sns {
         if pem.len() > CERTIFICATE_LIMIT {
             return Err(unreachable(format!("{} bytes is too large", pem.len())));
         }
-        let key = certificate_key(&pem)
+        let cert = SigningCert::from_pem(&pem)
             .map_err(|e| Refusal::Invalid(format!("SigningCertURL {url}: {e}")))?;
         tracing::info!(%url, "SNS signing certificate fetched");
         let mut cache = self.certificates.lock().expect("certificates");
         if cache.len() >= CACHED_CERTIFICATES {
             cache.clear();
         }
-        cache.insert(url.to_owned(), key.clone());
-        Ok(key)
+        cache.insert(url.to_owned(), cert.clone());
+        Ok(cert)
     }
 
     /// Reads a delivery: verifies it, then returns its alarms (a notification) or what was
@@ -277,9 +345,10 @@ impl Sns {
         &self,
         body: &[u8],
         pinned: &[String],
+        now: Timestamp,
     ) -> Result<(Delivery, String), Refusal> {
         let message = Message::parse(body).map_err(Refusal::Invalid)?;
-        self.verify(&message, pinned).await?;
+        self.verify(&message, pinned, now).await?;
         let delivery = match message.kind.as_str() {
             "Notification" => {
                 adapters::cloudwatch_alarm(&message.message).map_err(Refusal::Invalid)?
@@ -331,12 +400,27 @@ mod tests {
 
     #[test]
     fn the_aws_vector_verifies_and_a_flipped_character_does_not() {
-        let key = certificate_key(&fixture(
+        let cert = SigningCert::from_pem(&fixture(
             "aws-sns_signing-cert-7ff5318490ec183fbaddaa2a969abfda.pem",
         ))
         .unwrap();
+        // Valid when AWS signed the message; expired since August 2022.
+        let signed_at = "2022-07-28T22:53:49Z".parse().unwrap();
+        let key = cert.key_at(signed_at).unwrap();
+        assert_eq!(
+            cert.key_at("2022-08-18T00:00:00Z".parse().unwrap())
+                .err()
+                .as_deref(),
+            Some("expired on Aug 17 23:59:59 2022 GMT")
+        );
+        assert_eq!(
+            cert.key_at("2021-09-06T23:59:59Z".parse().unwrap())
+                .err()
+                .as_deref(),
+            Some("not valid before Sep  7 00:00:00 2021 GMT")
+        );
         let message = Message::parse(&fixture("aws-sns_notification-signed-v1.json")).unwrap();
-        assert_eq!(message.signed_by(&key), Ok(true));
+        assert_eq!(message.signed_by(key), Ok(true));
         for tamper in [
             |m: &mut Message| m.message = "Hello world!".into(),
             |m: &mut Message| m.subject = Some("Hello World".into()),
@@ -345,7 +429,7 @@ mod tests {
         ] {
             let mut tampered = message.clone();
             tamper(&mut tampered);
-            assert_eq!(tampered.signed_by(&key), Ok(false), "{tampered:?}");
+            assert_eq!(tampered.signed_by(key), Ok(false), "{tampered:?}");
         }
     }
 

@@ -128,8 +128,14 @@ async fn create(
         ));
     }
     for (i, pem) in pinned_certificates.iter().enumerate() {
-        sns::certificate_key(pem.as_bytes())
+        let cert = sns::SigningCert::from_pem(pem.as_bytes())
             .map_err(|e| ApiError::Unprocessable(format!("pinnedCertificates[{i}] is {e}")))?;
+        // One not valid yet may be pinned ahead of a rotation; an expired one never helps.
+        if let Some(date) = cert.expired(core.clock.now()) {
+            return Err(ApiError::Unprocessable(format!(
+                "pinnedCertificates[{i}] expired on {date}"
+            )));
+        }
     }
     if request.hmac_key.is_some() && kind != Kind::Grafana {
         return Err(ApiError::Unprocessable(
@@ -375,7 +381,11 @@ async fn hook(
             .await;
     }
     let (delivery, digest) = if kind == Kind::AwsSns {
-        match core.sns.read(&body, &integration.pinned_certificates).await {
+        match core
+            .sns
+            .read(&body, &integration.pinned_certificates, core.clock.now())
+            .await
+        {
             Ok(read) => read,
             Err(Refusal::Invalid(reason)) => return refuse(reason).await,
             Err(Refusal::Unreachable(reason)) => {
