@@ -358,6 +358,8 @@ impl Server {
         for task in self.background.drain(..) {
             let _ = task.await;
         }
+        // The recorder was stopped mid-stride: what it had not saved yet, it saves now.
+        crate::evaluator::save_times(&self.core).await;
         if let Some(simulator) = self.simulator.take() {
             simulator.stop().await;
         }

@@ -9,6 +9,7 @@ use crate::store::alerts::Alert;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use tocsin_sdk::Query;
+use tocsin_sdk::time::Timestamp;
 
 /// The narrowest description of data a query reads.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -51,6 +52,9 @@ struct Inner {
     reads: HashMap<AlertId, Vec<Key>>,
     /// Alerts never evaluated: what they read is unknown, so any change may affect them.
     undetermined: HashSet<AlertId>,
+    /// Alerts whose last evaluation is newer here than in the store, differing in its time
+    /// alone.
+    times_unsaved: HashSet<AlertId>,
 }
 
 impl Inner {
@@ -142,6 +146,33 @@ impl Catalog {
         }
         inner.reads.insert(id, keys);
         inner.undetermined.remove(alert_id);
+    }
+
+    /// Whether `queries` read what the alert's recorded dependencies say it reads.
+    pub fn reads_as_recorded(&self, alert_id: &str, queries: &[Query]) -> bool {
+        let inner = self.inner.read().expect("catalog lock");
+        inner.reads.get(alert_id).is_some_and(|keys| {
+            keys.len() == queries.len() && keys.iter().zip(queries).all(|(k, q)| *k == key_of(q))
+        })
+    }
+
+    /// Notes that the alert's last evaluation differs from the stored one in its time alone.
+    pub fn time_unsaved(&self, alert_id: &str) {
+        let mut inner = self.inner.write().expect("catalog lock");
+        let id = inner.id(alert_id);
+        inner.times_unsaved.insert(id);
+    }
+
+    /// Takes the alerts noted by [`Catalog::time_unsaved`], each with its last evaluation time.
+    pub fn take_unsaved_times(&self) -> Vec<(String, Timestamp)> {
+        let mut inner = self.inner.write().expect("catalog lock");
+        let ids = std::mem::take(&mut inner.times_unsaved);
+        ids.into_iter()
+            .filter_map(|id| {
+                let at = inner.alerts.get(&id)?.last_evaluation.as_ref()?.at;
+                Some((id.to_string(), at))
+            })
+            .collect()
     }
 
     /// The (entity type, owner id) pairs whose entities the alert's last evaluation read.

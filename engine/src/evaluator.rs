@@ -23,7 +23,7 @@ use crate::store::incidents::{Change, Observation, apply_findings};
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tocsin_sdk::testing::run;
 use tocsin_sdk::time::Timestamp;
 use tocsin_sdk::{Answer, Context, Entity, Query, RawFinding, Verdict};
@@ -167,12 +167,72 @@ pub fn start(
     tasks
 }
 
-/// Records batches as they come, every batch waiting merged into one.
+/// Records batches as they come, every batch waiting merged into one; every
+/// [`TIMES_SAVED_EVERY`], saves the last evaluation times that alone changed.
 async fn record_all(core: Arc<Core>, mut evaluated: mpsc::Receiver<Vec<Evaluated>>, ahead: usize) {
     let mut waiting = Vec::with_capacity(ahead);
-    while evaluated.recv_many(&mut waiting, ahead).await > 0 {
-        record(&core, waiting.drain(..).flatten().collect()).await;
+    let mut save = tokio::time::interval(TIMES_SAVED_EVERY);
+    save.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            taken = evaluated.recv_many(&mut waiting, ahead) => {
+                if taken == 0 {
+                    break;
+                }
+                record(&core, waiting.drain(..).flatten().collect()).await;
+            }
+            _ = save.tick() => save_times(&core).await,
+        }
     }
+    save_times(&core).await;
+}
+
+/// How long an alert's last evaluation time may go unsaved when nothing else about the
+/// evaluation changed. A crash loses at most this much of it: the alert is then evaluated
+/// again that much sooner after the restart.
+pub const TIMES_SAVED_EVERY: Duration = Duration::from_secs(2);
+
+/// Saves the last evaluation times that alone changed (see [`only_times_change`]).
+pub async fn save_times(core: &Core) {
+    let times = core.catalog.take_unsaved_times();
+    if let Err(e) = core.store.save_evaluation_times(&times).await {
+        tracing::warn!(error = %e, alerts = times.len(), "could not save last evaluation times; trying again");
+        for (id, _) in &times {
+            core.catalog.time_unsaved(id);
+        }
+    }
+}
+
+/// Whether recording the batch would change nothing stored but each alert's last
+/// evaluation time: every run clear and complete, with the outcome, message, template
+/// version and reads its alert already has, and no incident open for a subject it judged.
+/// That is the usual evaluation, and it then needs no write transaction: the times are
+/// saved together, every [`TIMES_SAVED_EVERY`] and at shutdown.
+async fn only_times_change(
+    core: &Core,
+    batch: &[Evaluated],
+    observations: &[Observation<'_>],
+) -> bool {
+    let unchanged = observations.iter().all(|o| !o.breached)
+        && batch.iter().all(|e| {
+            e.problems.is_empty()
+                && e.alert.last_evaluation.as_ref().is_some_and(|before| {
+                    before.outcome == e.last.outcome
+                        && before.message == e.last.message
+                        && before.template_version == e.last.template_version
+                })
+                && (e.narrowed || core.catalog.reads_as_recorded(&e.alert.id, &e.queries))
+        });
+    if !unchanged {
+        return false;
+    }
+    // Only this recorder opens incidents, so none opens between this read and the next
+    // batch; one closed meanwhile (by the API) only makes the answer more true.
+    let pairs: Vec<(&str, &str)> = observations
+        .iter()
+        .map(|o| (o.alert_id, o.subject))
+        .collect();
+    matches!(core.store.any_unclosed(&pairs).await, Ok(false))
 }
 
 /// Runs one worker until the queue closes.
@@ -543,7 +603,14 @@ async fn record(core: &Core, batch: Vec<Evaluated>) {
             })
         })
         .unzip();
+    let only_times = only_times_change(core, &batch, &observations).await;
     let result: crate::store::Result<Vec<Change>> = async {
+        if only_times {
+            for e in &batch {
+                core.catalog.time_unsaved(&e.alert.id);
+            }
+            return Ok(vec![Change::None; observations.len()]);
+        }
         let mut tx = core.store.write().await?;
         let changes = apply_findings(&mut tx, &observations).await?;
         let owners: Vec<Option<String>> =

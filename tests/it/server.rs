@@ -94,6 +94,28 @@ async fn after_a_restart_everything_is_there_and_evaluation_goes_on() {
         .await;
     assert_eq!(closed["id"], incident_id.as_str());
     assert_eq!(closed["closingReportData"]["remainingBalance"], "90");
+
+    // Later, an evaluation that changes nothing but its time (still clear, nothing open):
+    // nothing is written then, yet the time is saved by the time the server stops.
+    let before = app.get(&format!("/alerts/{id}")).await["lastEvaluation"].clone();
+    app.clock.advance(chrono::Duration::minutes(5));
+    app.put_entity(
+        "CREDIT",
+        "c1",
+        Some(("ACCOUNT", "acc1")),
+        json!({"balance": "95", "granted": "100"}),
+    )
+    .await;
+    app.wait_for_evaluation(&id, Some(&before)).await;
+    let last = app.get(&format!("/alerts/{id}")).await["lastEvaluation"].clone();
+    assert_eq!(last["outcome"], "ok");
+    assert_eq!(last["at"], "2026-03-04T10:05:00Z");
+    let (dir, clock) = app.stop().await;
+    let app = spawn_app_at(dir, clock).await;
+    assert_eq!(
+        app.get(&format!("/alerts/{id}")).await["lastEvaluation"],
+        last
+    );
     app.stop().await;
 }
 

@@ -351,3 +351,24 @@ pub async fn record_evaluations(
     }
     Ok(())
 }
+
+impl Store {
+    /// Moves alerts' last evaluation time on, never back, leaving the rest of their last
+    /// evaluation as recorded.
+    pub async fn save_evaluation_times(&self, times: &[(String, Timestamp)]) -> Result<()> {
+        if times.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<_> = times.iter().map(|(id, at)| (id, micros(*at))).collect();
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "UPDATE alerts SET last_evaluated_at = MAX(COALESCE(last_evaluated_at, 0), r.value->>1)
+             FROM json_each(?) r WHERE alerts.id = r.value->>0",
+        )
+        .bind(super::rows_json(&rows))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -438,6 +438,20 @@ impl Store {
         self.incident(id).await
     }
 
+    /// Whether any of these (alert, subject) pairs has an incident not CLOSED.
+    pub async fn any_unclosed(&self, pairs: &[(&str, &str)]) -> Result<bool> {
+        if pairs.is_empty() {
+            return Ok(false);
+        }
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM json_each(?) p
+             JOIN incidents i ON i.alert_id = p.value->>0 AND i.subject = p.value->>1 AND i.status != 'CLOSED')",
+        )
+        .bind(rows_json(pairs))
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     /// Ids of an alert's incidents that are not closed.
     pub async fn unclosed_incidents_of(&self, alert_id: &str) -> Result<Vec<String>> {
         Ok(
