@@ -145,9 +145,10 @@ impl Queue {
 /// Starts one task per worker queue and the recorder they share; the handles of all.
 ///
 /// Evaluating a batch (the sandbox, on a worker's thread) and recording the ones before it
-/// (on `recorder_runtime`, beside the group commit of pushed data) overlap. The recorder takes every batch that waits, from all
-/// workers, into one transaction: the writer connection then spends one commit on what
-/// would otherwise take one per worker, and the ingest commits waiting behind it wait less.
+/// (on `recorder_runtime`, beside the group commit of pushed data) overlap. The recorder
+/// takes every batch that waits, from all workers, into one transaction (none at all when
+/// only times changed): the writer connection then spends one commit on what would
+/// otherwise take one per worker, and the ingest commits waiting behind it wait less.
 /// Each worker's batches are recorded in the order it made them, so each is applied to what
 /// the ones before it left; different workers never share an alert.
 pub fn start(
