@@ -69,6 +69,13 @@
 
 #![deny(missing_docs)]
 
+// The allocator is compiled natively too, for its tests.
+#[cfg(any(test, all(target_arch = "wasm32", not(target_feature = "atomics"))))]
+mod allocator;
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: allocator::Allocator = allocator::Allocator::new();
+
 mod data;
 mod decimal;
 #[doc(hidden)]
