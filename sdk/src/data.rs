@@ -67,62 +67,84 @@ impl fmt::Display for DataError {
 
 impl std::error::Error for DataError {}
 
+/// The text of a JSON string without escapes, borrowed from its JSON text; `None` for
+/// anything else.
+fn unquoted(raw: &str) -> Option<&str> {
+    let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
+    (!inner.contains('\\')).then_some(inner)
+}
+
 impl Entity {
     /// `TYPE id`, for messages.
     pub fn label(&self) -> String {
         format!("{} {}", self.entity_type, self.entity_id)
     }
 
-    fn attribute(&self, name: &str) -> Result<&Value, DataError> {
-        match self.attributes.get(name) {
-            None | Some(Value::Null) => Err(DataError::new(format!(
+    /// The JSON text of attribute `name`; absent and `null` are both missing.
+    fn attribute(&self, name: &str) -> Result<&str, DataError> {
+        match self.attributes.raw(name) {
+            None | Some("null") => Err(DataError::new(format!(
                 "{} has no `{name}` attribute",
                 self.label()
             ))),
-            Some(value) => Ok(value),
+            Some(raw) => Ok(raw),
         }
     }
 
-    fn malformed(&self, name: &str, value: &Value, expected: &str) -> DataError {
+    fn malformed(&self, name: &str, raw: &str, expected: &str) -> DataError {
         DataError::new(format!(
-            "{} attribute `{name}` is {value}, expected {expected}",
+            "{} attribute `{name}` is {raw}, expected {expected}",
             self.label()
         ))
     }
 
-    /// A decimal attribute, given as a JSON number or a string.
+    /// A decimal attribute, given as a JSON number or a string. A number is read from its
+    /// text, so every digit counts, however many there are.
     ///
     /// ```
-    /// # use tocsin_sdk::Entity;
-    /// let e: Entity = serde_json::from_value(serde_json::json!({
+    /// # use tocsin_sdk::{Attributes, Entity};
+    /// let mut e: Entity = serde_json::from_value(serde_json::json!({
     ///     "entityType": "CREDIT", "entityId": "c1", "attributes": {"balance": "12.5", "granted": "x"}
     /// })).unwrap();
     /// assert_eq!(e.decimal("balance").unwrap(), "12.5".parse().unwrap());
     /// assert!(e.decimal("granted").unwrap_err().to_string().contains("expected a decimal"));
     /// assert!(e.decimal("missing").unwrap_err().to_string().contains("no `missing`"));
+    /// e.attributes = Attributes::from_json(r#"{"balance": 1234567890.123456789}"#.to_owned());
+    /// assert_eq!(e.decimal("balance").unwrap().to_string(), "1234567890.123456789");
     /// ```
     pub fn decimal(&self, name: &str) -> Result<Decimal, DataError> {
-        let value = self.attribute(name)?;
-        let parsed = match value {
-            Value::String(s) => s.parse().ok(),
-            Value::Number(n) => n.to_string().parse().ok(),
-            _ => None,
+        let raw = self.attribute(name)?;
+        let parsed = if raw.starts_with('"') {
+            match unquoted(raw) {
+                Some(text) => text.parse().ok(),
+                None => serde_json::from_str::<String>(raw)
+                    .ok()
+                    .and_then(|s| s.parse().ok()),
+            }
+        } else if raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+            raw.parse().ok()
+        } else {
+            None
         };
-        parsed.ok_or_else(|| self.malformed(name, value, "a decimal"))
+        parsed.ok_or_else(|| self.malformed(name, raw, "a decimal"))
     }
 
     /// A string attribute.
     pub fn text(&self, name: &str) -> Result<&str, DataError> {
-        let value = self.attribute(name)?;
-        value
-            .as_str()
-            .ok_or_else(|| self.malformed(name, value, "a string"))
+        let raw = self.attribute(name)?;
+        let text = match unquoted(raw) {
+            Some(text) => Some(text),
+            // Escapes must be undone, which the parsed map has done.
+            None if raw.starts_with('"') => self.attributes.get(name).and_then(Value::as_str),
+            None => None,
+        };
+        text.ok_or_else(|| self.malformed(name, raw, "a string"))
     }
 
     /// A string attribute, or `None` when it is absent. Present but not a string is an error.
     pub fn optional_text(&self, name: &str) -> Result<Option<&str>, DataError> {
-        match self.attributes.get(name) {
-            None | Some(Value::Null) => Ok(None),
+        match self.attributes.raw(name) {
+            None | Some("null") => Ok(None),
             Some(_) => self.text(name).map(Some),
         }
     }
@@ -130,10 +152,57 @@ impl Entity {
     /// An instant attribute: an RFC 3339 timestamp, or a `YYYY-MM-DD` date meaning midnight
     /// UTC.
     pub fn instant(&self, name: &str) -> Result<Timestamp, DataError> {
-        let value = self.attribute(name)?;
-        value
-            .as_str()
+        let raw = self.attribute(name)?;
+        self.text(name)
+            .ok()
             .and_then(parse_instant)
-            .ok_or_else(|| self.malformed(name, value, "an RFC 3339 timestamp or a date"))
+            .ok_or_else(|| self.malformed(name, raw, "an RFC 3339 timestamp or a date"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Attributes, Entity};
+
+    fn entity(attributes: &str) -> Entity {
+        let mut e: Entity = serde_json::from_value(serde_json::json!({
+            "entityType": "CREDIT", "entityId": "c1"
+        }))
+        .unwrap();
+        e.attributes = Attributes::from_json(attributes.to_owned());
+        e
+    }
+
+    #[test]
+    fn attributes_read_from_their_text() {
+        let e = entity(
+            r#" { "a\u0062": "x\"y", "n": -0.30000000000000000001, "s": "1e2",
+                  "d": null, "dup": "1", "dup": "2", "o": {"k": [1, 2]} } "#,
+        );
+        assert_eq!(e.text("ab").unwrap(), "x\"y", "escaped key and value");
+        assert_eq!(
+            e.decimal("n").unwrap().to_string(),
+            "-0.30000000000000000001"
+        );
+        assert_eq!(e.decimal("s").unwrap().to_string(), "100");
+        assert_eq!(
+            e.decimal("dup").unwrap().to_string(),
+            "2",
+            "the last one counts"
+        );
+        assert!(e.decimal("d").unwrap_err().to_string().contains("no `d`"));
+        assert_eq!(e.optional_text("d").unwrap(), None);
+        assert_eq!(
+            e.text("o").unwrap_err().to_string(),
+            r#"CREDIT c1 attribute `o` is {"k": [1, 2]}, expected a string"#
+        );
+        assert!(e.decimal("o").is_err());
+    }
+
+    #[test]
+    fn text_that_is_not_an_object_has_no_attributes() {
+        for text in ["[1, 2]", "12", "{\"a\": 1", "{\"a\": 1} x", ""] {
+            assert!(entity(text).decimal("a").is_err(), "{text}");
+        }
     }
 }

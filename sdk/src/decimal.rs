@@ -10,8 +10,11 @@ use std::str::FromStr;
 
 /// An exact decimal number (up to 28 significant digits).
 ///
-/// It reads a JSON string (`"10.5"`) or a JSON number (`10.5`), always from its text, never
-/// through a binary float, and writes a string. Arithmetic is exact:
+/// It reads a JSON string (`"10.5"`) or a JSON number (`10.5`) and writes a string.
+/// Arithmetic is exact. A string is read from its text, whatever its length; through serde,
+/// a JSON number with a fraction arrives as a binary float, which keeps every decimal of up
+/// to 15 significant digits exactly. [`Entity::decimal`](crate::Entity::decimal) reads
+/// attributes from their text, numbers included.
 ///
 /// ```
 /// # use tocsin_sdk::Decimal;

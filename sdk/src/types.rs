@@ -9,6 +9,7 @@ use crate::time::Timestamp;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use std::fmt;
+use std::ops::Range;
 use std::sync::OnceLock;
 
 /// Who is asking and when.
@@ -346,21 +347,96 @@ pub struct TemplateInfo {
 }
 
 /// An entity's attributes: a JSON object, kept as the text the host stored and read on first
-/// use. The host hands the text to the sandbox as it is, and a template parses it once,
-/// however many attributes it reads.
+/// use. The host hands the text to the sandbox as it is. A template reads single attributes
+/// through [`raw`](Self::raw), which indexes the text once and copies nothing, or the whole
+/// object through [`map`](Self::map), parsed once into JSON values.
 ///
 /// ```
 /// # use tocsin_sdk::Attributes;
-/// let attributes = Attributes::from_json(r#"{"balance": "12.5", "plan": "gold"}"#.to_owned());
+/// let attributes = Attributes::from_json(r#"{"balance": 12.50, "plan": "gold"}"#.to_owned());
 /// assert_eq!(attributes.get("plan").and_then(|v| v.as_str()), Some("gold"));
+/// assert_eq!(attributes.raw("balance"), Some("12.50"));
 /// assert!(attributes.get("missing").is_none());
-/// assert_eq!(attributes.as_json(), r#"{"balance": "12.5", "plan": "gold"}"#);
+/// assert_eq!(attributes.as_json(), r#"{"balance": 12.50, "plan": "gold"}"#);
 /// // Text that is not a JSON object reads as no attributes at all.
 /// assert!(Attributes::from_json("[1]".to_owned()).map().is_empty());
+/// assert_eq!(Attributes::from_json("[1]".to_owned()).raw("0"), None);
 /// ```
 pub struct Attributes {
     json: String,
     parsed: OnceLock<Map<String, Value>>,
+    index: OnceLock<Vec<(Key, Range<usize>)>>,
+}
+
+/// An attribute's name in the index: where it stands in the text, or, when the text spells
+/// it with escapes, the name itself.
+enum Key {
+    At(Range<usize>),
+    Unescaped(Box<str>),
+}
+
+/// Where the keys and values of a JSON object stand in its text, in the text's order.
+fn index_of(json: &str) -> Vec<(Key, Range<usize>)> {
+    use serde::de::{IgnoredAny, MapAccess, Visitor};
+    use serde_json::value::RawValue;
+
+    /// A key, borrowed from the text when it has no escapes.
+    struct Name<'de>(std::borrow::Cow<'de, str>);
+    impl<'de> Deserialize<'de> for Name<'de> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Name<'de>;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("an attribute name")
+                }
+                fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Name<'de>, E> {
+                    Ok(Name(v.into()))
+                }
+                fn visit_str<E>(self, v: &str) -> Result<Name<'de>, E> {
+                    Ok(Name(v.to_owned().into()))
+                }
+            }
+            d.deserialize_str(V)
+        }
+    }
+
+    struct Entries<'j>(&'j str);
+    impl<'de> Visitor<'de> for Entries<'_> {
+        type Value = Vec<(Key, Range<usize>)>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            // Both borrow from `self.0`, so their offsets in it are where they stand.
+            let at = |s: &str| {
+                let start = s.as_ptr() as usize - self.0.as_ptr() as usize;
+                start..start + s.len()
+            };
+            let mut entries = Vec::new();
+            while let Some(Name(name)) = map.next_key::<Name<'de>>()? {
+                let value: &'de RawValue = map.next_value()?;
+                let key = match name {
+                    std::borrow::Cow::Borrowed(name) => Key::At(at(name)),
+                    std::borrow::Cow::Owned(name) => Key::Unescaped(name.into()),
+                };
+                entries.push((key, at(value.get())));
+            }
+            Ok(entries)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(Vec::new())
+        }
+    }
+
+    let mut de = serde_json::Deserializer::from_str(json);
+    serde::Deserializer::deserialize_any(&mut de, Entries(json))
+        .and_then(|entries| de.end().map(|()| entries))
+        .unwrap_or_default()
 }
 
 impl Attributes {
@@ -369,6 +445,7 @@ impl Attributes {
         Self {
             json,
             parsed: OnceLock::new(),
+            index: OnceLock::new(),
         }
     }
 
@@ -380,6 +457,21 @@ impl Attributes {
     /// The JSON text, as the `String` the host's interface bindings borrow.
     pub fn json_string(&self) -> &String {
         &self.json
+    }
+
+    /// The JSON text of one attribute's value (`"12.5"` with its quotes, `12.5`, `null`), or
+    /// `None` when the object has no such attribute. When a name appears twice, the last
+    /// one counts, as in [`map`](Self::map).
+    pub fn raw(&self, name: &str) -> Option<&str> {
+        let index = self.index.get_or_init(|| index_of(&self.json));
+        index
+            .iter()
+            .rev()
+            .find(|(key, _)| match key {
+                Key::At(at) => &self.json[at.clone()] == name,
+                Key::Unescaped(key) => &**key == name,
+            })
+            .map(|(_, value)| &self.json[value.clone()])
     }
 
     /// The attributes as a map, parsed on the first call.
@@ -406,6 +498,7 @@ impl From<Map<String, Value>> for Attributes {
         Self {
             json,
             parsed: OnceLock::from(map),
+            index: OnceLock::new(),
         }
     }
 }
