@@ -195,6 +195,54 @@ async fn a_restart_brings_back_more_alerts_than_one_page_of_loading_with_what_th
     app.stop().await;
 }
 
+/// Attribute numbers with more digits than a binary float holds reach the template as
+/// written, through the API, the store and the sandbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numbers_in_attributes_keep_every_digit() {
+    let app = spawn_app().await;
+    // Sent as text: a serde_json::Value would round the numbers on this side already.
+    let put = |id: &'static str, attributes: &'static str| {
+        app.client
+            .put(format!("{}/entities/CREDIT/{id}", app.base))
+            .bearer_auth(ADMIN_KEY)
+            .header("content-type", "application/json")
+            .body(format!(
+                r#"{{"ownerType": "ACCOUNT", "ownerId": "acc1", "attributes": {attributes}}}"#
+            ))
+            .send()
+    };
+    let response = put("c1", r#"{"balance": 1234567890.123456789, "granted": 2e9}"#)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // Exactly, the balance is not below the threshold; read through an f64
+    // (1234567890.1234567) it would be.
+    let alert = app
+        .create_alert(
+            "credit_low_balance",
+            Some("acc1"),
+            json!({"threshold": "1234567890.12345676"}),
+        )
+        .await;
+    let id = alert["id"].as_str().unwrap();
+    let evaluated = app.wait_for_evaluation(id, None).await;
+    assert_eq!(evaluated["lastEvaluation"]["outcome"], "ok");
+    assert!(app.incidents_of(id).await.is_empty());
+
+    // Three hundred-millionths less, and it is below.
+    let response = put("c2", r#"{"balance": -0.00000003, "granted": 0}"#)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let incident = app.wait_for_incident(id, |i| i["status"] == "OPEN").await;
+    assert_eq!(
+        incident["reportData"],
+        json!({"remainingBalance": "1234567890.123456759", "totalGranted": "2000000000",
+               "accountId": "acc1"})
+    );
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_writers_never_open_two_incidents_for_one_subject() {
     let app = spawn_app().await;
