@@ -21,6 +21,8 @@ use crate::time::{from_micros, to_micros};
 use crate::{Answers, Evaluation, Template, types};
 use bindings::tocsin::plugin::types as wit;
 use schemars::generate::SchemaSettings;
+use std::any::Any;
+use std::cell::RefCell;
 use std::sync::Once;
 
 /// Routes a guest panic's message to the host before the abort, which otherwise would
@@ -92,11 +94,39 @@ pub fn parse_params<T: Template>(params: &str) -> Result<T::Params, String> {
     serde_json::from_str(params).map_err(|e| format!("invalid parameters: {e}"))
 }
 
+/// Runs `f` on the parameters parsed from `text`. `plan` and each round of `evaluate` for
+/// one alert carry the same text, so the last parameters parsed are kept and reused while
+/// the text is the same: an alert's parameters are parsed once, not once per call.
+fn with_params<T: Template, R>(text: String, f: impl FnOnce(&T::Params) -> R) -> Result<R, String>
+where
+    T::Params: 'static,
+{
+    thread_local! {
+        static LAST: RefCell<Option<(String, Box<dyn Any>)>> = const { RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| {
+        let params = match last {
+            Some((last_text, params)) if *last_text == text => params,
+            _ => {
+                let params = parse_params::<T>(&text)?;
+                &mut last.insert((text, Box::new(params))).1
+            }
+        };
+        let params = params
+            .downcast_ref::<T::Params>()
+            .expect("a component exports one template, so one parameter type");
+        Ok(f(params))
+    })
+}
+
 /// `plan` for template `T`.
-pub fn plan<T: Template>(params: String, context: Context) -> Result<Vec<Query>, String> {
+pub fn plan<T: Template>(params: String, context: Context) -> Result<Vec<Query>, String>
+where
+    T::Params: 'static,
+{
     install_panic_hook();
-    let params = parse_params::<T>(&params)?;
-    let queries = T::plan(&params, &context_from_wit(context))?;
+    let queries =
+        with_params::<T, _>(params, |params| T::plan(params, &context_from_wit(context)))??;
     Ok(queries.into_iter().map(query_to_wit).collect())
 }
 
@@ -105,32 +135,33 @@ pub fn evaluate<T: Template>(
     params: String,
     context: Context,
     answers: Vec<Answer>,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, String>
+where
+    T::Params: 'static,
+{
     install_panic_hook();
-    let params = parse_params::<T>(&params)?;
     let answers = Answers::new(answers.into_iter().map(answer_from_wit).collect());
-    Ok(
-        match T::evaluate(&params, &context_from_wit(context), &answers) {
-            Evaluation::More(queries) => {
-                Outcome::More(queries.into_iter().map(query_to_wit).collect())
-            }
-            Evaluation::Findings(findings) => Outcome::Findings(
-                findings
-                    .into_iter()
-                    .map(|f| wit::Finding {
-                        report: f.report_json(),
-                        subject: f.subject,
-                        verdict: match f.verdict {
-                            types::Verdict::Breached => wit::Verdict::Breached,
-                            types::Verdict::Clear => wit::Verdict::Clear,
-                            types::Verdict::NoData(why) => wit::Verdict::NoData(why),
-                        },
-                        summary: f.summary,
-                    })
-                    .collect(),
-            ),
-        },
-    )
+    let evaluation = with_params::<T, _>(params, |params| {
+        T::evaluate(params, &context_from_wit(context), &answers)
+    })?;
+    Ok(match evaluation {
+        Evaluation::More(queries) => Outcome::More(queries.into_iter().map(query_to_wit).collect()),
+        Evaluation::Findings(findings) => Outcome::Findings(
+            findings
+                .into_iter()
+                .map(|f| wit::Finding {
+                    report: f.report_json(),
+                    subject: f.subject,
+                    verdict: match f.verdict {
+                        types::Verdict::Breached => wit::Verdict::Breached,
+                        types::Verdict::Clear => wit::Verdict::Clear,
+                        types::Verdict::NoData(why) => wit::Verdict::NoData(why),
+                    },
+                    summary: f.summary,
+                })
+                .collect(),
+        ),
+    })
 }
 
 fn context_from_wit(c: Context) -> types::Context {
