@@ -377,7 +377,7 @@ enum Key {
 
 /// Where the keys and values of a JSON object stand in its text, in the text's order.
 fn index_of(json: &str) -> Vec<(Key, Range<usize>)> {
-    use serde::de::{IgnoredAny, MapAccess, Visitor};
+    use serde::de::{MapAccess, Visitor};
     use serde_json::value::RawValue;
 
     /// A key, borrowed from the text when it has no escapes.
@@ -424,17 +424,11 @@ fn index_of(json: &str) -> Vec<(Key, Range<usize>)> {
             }
             Ok(entries)
         }
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(
-            self,
-            mut seq: A,
-        ) -> Result<Self::Value, A::Error> {
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            Ok(Vec::new())
-        }
     }
 
+    // Anything but one JSON object, as in `map`, reads as no attributes.
     let mut de = serde_json::Deserializer::from_str(json);
-    serde::Deserializer::deserialize_any(&mut de, Entries(json))
+    serde::Deserializer::deserialize_map(&mut de, Entries(json))
         .and_then(|entries| de.end().map(|()| entries))
         .unwrap_or_default()
 }
