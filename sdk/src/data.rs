@@ -115,12 +115,7 @@ impl Entity {
     pub fn decimal(&self, name: &str) -> Result<Decimal, DataError> {
         let raw = self.attribute(name)?;
         let parsed = if raw.starts_with('"') {
-            match unquoted(raw) {
-                Some(text) => text.parse().ok(),
-                None => serde_json::from_str::<String>(raw)
-                    .ok()
-                    .and_then(|s| s.parse().ok()),
-            }
+            self.string(name, raw).and_then(|s| s.parse().ok())
         } else if raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
             raw.parse().ok()
         } else {
@@ -129,23 +124,32 @@ impl Entity {
         parsed.ok_or_else(|| self.malformed(name, raw, "a decimal"))
     }
 
-    /// A string attribute.
-    pub fn text(&self, name: &str) -> Result<&str, DataError> {
-        let raw = self.attribute(name)?;
-        let text = match unquoted(raw) {
+    /// The string that attribute `name`, whose JSON text is `raw`, holds; `None` when it is
+    /// not a string.
+    fn string<'a>(&'a self, name: &str, raw: &'a str) -> Option<&'a str> {
+        match unquoted(raw) {
             Some(text) => Some(text),
             // Escapes must be undone, which the parsed map has done.
             None if raw.starts_with('"') => self.attributes.get(name).and_then(Value::as_str),
             None => None,
-        };
-        text.ok_or_else(|| self.malformed(name, raw, "a string"))
+        }
+    }
+
+    /// A string attribute.
+    pub fn text(&self, name: &str) -> Result<&str, DataError> {
+        let raw = self.attribute(name)?;
+        self.string(name, raw)
+            .ok_or_else(|| self.malformed(name, raw, "a string"))
     }
 
     /// A string attribute, or `None` when it is absent. Present but not a string is an error.
     pub fn optional_text(&self, name: &str) -> Result<Option<&str>, DataError> {
         match self.attributes.raw(name) {
             None | Some("null") => Ok(None),
-            Some(_) => self.text(name).map(Some),
+            Some(raw) => self
+                .string(name, raw)
+                .map(Some)
+                .ok_or_else(|| self.malformed(name, raw, "a string")),
         }
     }
 
@@ -153,8 +157,7 @@ impl Entity {
     /// UTC.
     pub fn instant(&self, name: &str) -> Result<Timestamp, DataError> {
         let raw = self.attribute(name)?;
-        self.text(name)
-            .ok()
+        self.string(name, raw)
             .and_then(parse_instant)
             .ok_or_else(|| self.malformed(name, raw, "an RFC 3339 timestamp or a date"))
     }
