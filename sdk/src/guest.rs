@@ -18,6 +18,7 @@ pub use bindings::exports::tocsin::plugin::template::Guest;
 pub use bindings::tocsin::plugin::types::{Answer, Context, Outcome, Query, TemplateInfo};
 
 use crate::time::{from_micros, to_micros};
+use crate::types::same_text;
 use crate::{Answers, Evaluation, Template, types};
 use bindings::tocsin::plugin::types as wit;
 use schemars::generate::SchemaSettings;
@@ -106,7 +107,7 @@ where
     }
     LAST.with_borrow_mut(|last| {
         let params = match last {
-            Some((last_text, params)) if *last_text == text => params,
+            Some((last_text, params)) if same_text(last_text, &text) => params,
             _ => {
                 let params = parse_params::<T>(&text)?;
                 &mut last.insert((text, Box::new(params))).1

@@ -462,8 +462,8 @@ impl Attributes {
             .iter()
             .rev()
             .find(|(key, _)| match key {
-                Key::At(at) => &self.json[at.clone()] == name,
-                Key::Unescaped(key) => &**key == name,
+                Key::At(at) => same_text(&self.json[at.clone()], name),
+                Key::Unescaped(key) => same_text(key, name),
             })
             .map(|(_, value)| &self.json[value.clone()])
     }
@@ -532,5 +532,44 @@ impl Serialize for Attributes {
 impl<'de> Deserialize<'de> for Attributes {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         Map::deserialize(deserializer).map(Self::from)
+    }
+}
+
+/// `a == b`, eight bytes a step. In wasm, `==` on text calls the builtin `memcmp`, which
+/// takes one byte a step; this is what a guest compares attribute names and an alert's
+/// parameters with.
+pub(crate) fn same_text(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 8 {
+        return (0..n).all(|i| a[i] == b[i]);
+    }
+    let word = |s: &[u8], at: usize| u64::from_ne_bytes(s[at..at + 8].try_into().expect("8 bytes"));
+    // Whole words, then the last eight bytes, which may overlap the last whole word.
+    (0..n / 8).all(|i| word(a, i * 8) == word(b, i * 8)) && word(a, n - 8) == word(b, n - 8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_text;
+
+    #[test]
+    fn same_text_agrees_with_eq_at_every_length_and_position() {
+        let base: String = ('a'..='z').chain('A'..='Z').collect();
+        for n in 0..=base.len() {
+            let a = &base[..n];
+            assert!(same_text(a, a), "{n} bytes against themselves");
+            assert!(!same_text(a, &base[..n.saturating_sub(1)]) || n == 0);
+            // One byte changed anywhere: in a whole word, or in the overlapping last one.
+            for at in 0..n {
+                let mut b = a.as_bytes().to_vec();
+                b[at] = b'#';
+                let b = String::from_utf8(b).unwrap();
+                assert!(!same_text(a, &b), "{n} bytes, changed at {at}");
+            }
+        }
     }
 }
