@@ -95,10 +95,23 @@ pub fn parse_params<T: Template>(params: &str) -> Result<T::Params, String> {
     serde_json::from_str(params).map_err(|e| format!("invalid parameters: {e}"))
 }
 
-/// Runs `f` on the parameters parsed from `text`. `plan` and each round of `evaluate` for
-/// one alert carry the same text, so the last parameters parsed are kept and reused while
-/// the text is the same: an alert's parameters are parsed once, not once per call.
-fn with_params<T: Template, R>(text: String, f: impl FnOnce(&T::Params) -> R) -> Result<R, String>
+/// The parameters parsed from `text`, reusing the last ones parsed into `last` while the text
+/// is the same. `plan` and each round of `evaluate` for one alert carry the same text, so an
+/// alert's parameters are parsed once, not once per call.
+pub(crate) fn reuse_params<'a, P>(
+    last: &'a mut Option<(String, P)>,
+    text: &str,
+    parse: impl FnOnce(&str) -> Result<P, String>,
+) -> Result<&'a P, String> {
+    if !matches!(last, Some((last_text, _)) if same_text(last_text, text)) {
+        *last = Some((text.to_owned(), parse(text)?));
+    }
+    Ok(&last.as_ref().expect("set above").1)
+}
+
+/// Runs `f` on the parameters parsed from `text`, kept for the next call (see
+/// [`reuse_params`]).
+fn with_params<T: Template, R>(text: &str, f: impl FnOnce(&T::Params) -> R) -> Result<R, String>
 where
     T::Params: 'static,
 {
@@ -106,13 +119,9 @@ where
         static LAST: RefCell<Option<(String, Box<dyn Any>)>> = const { RefCell::new(None) };
     }
     LAST.with_borrow_mut(|last| {
-        let params = match last {
-            Some((last_text, params)) if same_text(last_text, &text) => params,
-            _ => {
-                let params = parse_params::<T>(&text)?;
-                &mut last.insert((text, Box::new(params))).1
-            }
-        };
+        let params = reuse_params(last, text, |text| {
+            Ok(Box::new(parse_params::<T>(text)?) as Box<dyn Any>)
+        })?;
         let params = params
             .downcast_ref::<T::Params>()
             .expect("a component exports one template, so one parameter type");
@@ -126,8 +135,9 @@ where
     T::Params: 'static,
 {
     install_panic_hook();
-    let queries =
-        with_params::<T, _>(params, |params| T::plan(params, &context_from_wit(context)))??;
+    let queries = with_params::<T, _>(&params, |params| {
+        T::plan(params, &context_from_wit(context))
+    })??;
     Ok(queries.into_iter().map(query_to_wit).collect())
 }
 
@@ -142,7 +152,7 @@ where
 {
     install_panic_hook();
     let answers = Answers::new(answers.into_iter().map(answer_from_wit).collect());
-    let evaluation = with_params::<T, _>(params, |params| {
+    let evaluation = with_params::<T, _>(&params, |params| {
         T::evaluate(params, &context_from_wit(context), &answers)
     })?;
     Ok(match evaluation {

@@ -191,13 +191,29 @@ pub fn run<R: Runner + ?Sized>(
     .into())
 }
 
-/// Runs template `T` natively.
-#[derive(Debug)]
-pub struct Native<T>(std::marker::PhantomData<T>);
+/// Runs template `T` natively. Like a component built with the SDK, it keeps the last
+/// parameters it parsed and parses again only when their text changes.
+pub struct Native<T: Template> {
+    last: Option<(String, T::Params)>,
+}
 
-impl<T> Default for Native<T> {
+impl<T: Template> Default for Native<T> {
     fn default() -> Self {
-        Self(std::marker::PhantomData)
+        Self { last: None }
+    }
+}
+
+impl<T: Template> std::fmt::Debug for Native<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Native")
+            .field("template", &T::INFO.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Template> Native<T> {
+    fn params(&mut self, text: &str) -> Result<&T::Params, String> {
+        crate::guest::reuse_params(&mut self.last, text, crate::guest::parse_params::<T>)
     }
 }
 
@@ -205,7 +221,7 @@ impl<T: Template> Runner for Native<T> {
     type Error = String;
 
     fn plan(&mut self, params: &str, ctx: &Context) -> Result<Vec<Query>, String> {
-        T::plan(&crate::guest::parse_params::<T>(params)?, ctx)
+        T::plan(self.params(params)?, ctx)
     }
 
     fn evaluate(
@@ -214,9 +230,9 @@ impl<T: Template> Runner for Native<T> {
         ctx: &Context,
         answers: &[Answer],
     ) -> Result<Outcome, String> {
-        let params = crate::guest::parse_params::<T>(params)?;
+        let params = self.params(params)?;
         Ok(
-            match T::evaluate(&params, ctx, &Answers::new(answers.to_vec())) {
+            match T::evaluate(params, ctx, &Answers::new(answers.to_vec())) {
                 Evaluation::Findings(f) => {
                     Outcome::Findings(f.into_iter().map(Finding::into_raw).collect())
                 }
