@@ -97,21 +97,23 @@ pub fn parse_params<T: Template>(params: &str) -> Result<T::Params, String> {
 
 /// The parameters parsed from `text`, reusing the last ones parsed into `last` while the text
 /// is the same. `plan` and each round of `evaluate` for one alert carry the same text, so an
-/// alert's parameters are parsed once, not once per call.
-pub(crate) fn reuse_params<'a, P>(
-    last: &'a mut Option<(String, P)>,
-    text: &str,
+/// alert's parameters are parsed once, not once per call. An owned `text` is kept as it is;
+/// a borrowed one is copied only when it is new.
+pub(crate) fn reuse_params<P>(
+    last: &mut Option<(String, P)>,
+    text: impl AsRef<str> + Into<String>,
     parse: impl FnOnce(&str) -> Result<P, String>,
-) -> Result<&'a P, String> {
-    if !matches!(last, Some((last_text, _)) if same_text(last_text, text)) {
-        *last = Some((text.to_owned(), parse(text)?));
+) -> Result<&P, String> {
+    if !matches!(last, Some((last_text, _)) if same_text(last_text, text.as_ref())) {
+        let params = parse(text.as_ref())?;
+        *last = Some((text.into(), params));
     }
     Ok(&last.as_ref().expect("set above").1)
 }
 
 /// Runs `f` on the parameters parsed from `text`, kept for the next call (see
 /// [`reuse_params`]).
-fn with_params<T: Template, R>(text: &str, f: impl FnOnce(&T::Params) -> R) -> Result<R, String>
+fn with_params<T: Template, R>(text: String, f: impl FnOnce(&T::Params) -> R) -> Result<R, String>
 where
     T::Params: 'static,
 {
@@ -135,9 +137,8 @@ where
     T::Params: 'static,
 {
     install_panic_hook();
-    let queries = with_params::<T, _>(&params, |params| {
-        T::plan(params, &context_from_wit(context))
-    })??;
+    let queries =
+        with_params::<T, _>(params, |params| T::plan(params, &context_from_wit(context)))??;
     Ok(queries.into_iter().map(query_to_wit).collect())
 }
 
@@ -152,7 +153,7 @@ where
 {
     install_panic_hook();
     let answers = Answers::new(answers.into_iter().map(answer_from_wit).collect());
-    let evaluation = with_params::<T, _>(&params, |params| {
+    let evaluation = with_params::<T, _>(params, |params| {
         T::evaluate(params, &context_from_wit(context), &answers)
     })?;
     Ok(match evaluation {
