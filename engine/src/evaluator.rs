@@ -10,7 +10,8 @@
 //! transaction: one durable commit per batch, not per alert.
 //!
 //! A narrowed run must keep to its entity: every query about it, every finding about it.
-//! One that does not is discarded, the alert evaluated whole, and never narrowed again.
+//! One that does not is discarded, the alert evaluated whole, and never narrowed again. One
+//! that fails is recorded as that entity's failure, and the alert stays narrowed.
 
 use crate::app::{Core, IncidentEvent};
 use crate::registry::Registered;
@@ -498,10 +499,12 @@ fn evaluate(
     let template = core.registry.get(&alert.template_id);
     let (queries, result) = run_template(core, template.as_deref(), &alert, &ctx, known, warm);
     if let Some(entity) = narrowed_to {
+        // A run that failed (a trap, a timeout) is that entity's failure, recorded as such:
+        // only straying shows the template cannot judge one entity alone.
         let kept_to_entity = queries.iter().all(|q| about(q, entity))
-            && result
-                .as_ref()
-                .is_ok_and(|findings| findings.iter().all(|f| f.subject == entity));
+            && result.as_ref().map_or(true, |findings| {
+                findings.iter().all(|f| f.subject == entity)
+            });
         if !kept_to_entity {
             tracing::info!(alert = %alert.id, template = %alert.template_id,
                 "the template does not keep to one entity when narrowed; evaluating the alert whole from now on");
@@ -523,7 +526,7 @@ fn evaluate(
             problems.push(EvaluationProblem {
                 at: now,
                 outcome: "error".into(),
-                subject: None,
+                subject: narrowed_to.map(str::to_owned),
                 message: message.clone(),
             });
             let last = LastEvaluation {

@@ -135,3 +135,41 @@ async fn no_state_crosses_from_one_alerts_evaluation_to_another_alerts() {
     }
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_fails_for_one_entity_is_recorded_as_that_entitys_failure() {
+    let app = spawn_app().await;
+    let (status, body) = upload(&app, tocsin_tests::guest("hostile")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for gadget in ["g1", "g2"] {
+        app.put_entity("GADGET", gadget, None, json!({})).await;
+    }
+    // "failAlone" judges every gadget in a whole run, and fails to judge one alone.
+    let alert = app
+        .create_alert("hostile", None, json!({"mode": "failAlone"}))
+        .await;
+    let id = alert["id"].as_str().unwrap().to_owned();
+    let whole = app.wait_for_evaluation(&id, None).await;
+    assert_eq!(whole["lastEvaluation"]["outcome"], "ok", "{whole}");
+
+    // A change to one gadget has it judged alone; that run fails, and the failure is the
+    // gadget's. The alert is not evaluated whole instead, which would hide it.
+    let mut last = whole["lastEvaluation"].clone();
+    for gadget in ["g1", "g2"] {
+        app.advance(chrono::Duration::seconds(1));
+        app.put_entity("GADGET", gadget, None, json!({"changed": true}))
+            .await;
+        let failed = app.wait_for_evaluation(&id, Some(&last)).await;
+        last = failed["lastEvaluation"].clone();
+        assert_eq!(last["outcome"], "error", "{failed}");
+        let message = last["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("cannot judge {gadget} alone")),
+            "{message}"
+        );
+        let problems = app.get(&format!("/alerts/{id}/problems")).await;
+        assert_eq!(problems["data"][0]["subject"], gadget, "{problems}");
+        assert_eq!(problems["data"][0]["outcome"], "error", "{problems}");
+    }
+    app.stop().await;
+}

@@ -158,7 +158,8 @@ pub struct EvaluationProblem {
     pub at: DateTime<Utc>,
     /// `noData` or `error`.
     pub outcome: String,
-    /// The finding's subject, for `noData`.
+    /// The finding's subject, for `noData`; for an `error`, the entity the run judged alone
+    /// (see [`crate::evaluator`]), if it judged one.
     pub subject: Option<String>,
     /// What went wrong.
     pub message: String,

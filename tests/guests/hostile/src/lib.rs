@@ -24,6 +24,9 @@ pub enum Mode {
     /// Keep a count of its calls in a static, and report it breached: state that would show
     /// if an instance ever served two alerts.
     Count,
+    /// Judge every `GADGET` entity clear, each under its own id, but fail when asked to
+    /// judge one alone: a template whose narrowed runs break.
+    FailAlone,
 }
 
 static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -47,22 +50,46 @@ impl Template for Hostile {
         version: "0.0.1",
         name: "Hostile",
         description: "Misbehaves on request.",
-        entity_type: None,
+        entity_type: Some("GADGET"),
         owner_type: None,
         auto_resolvable: false,
         default_interval_minutes: 1,
     };
 
-    fn plan(_params: &Params, _ctx: &Context) -> Result<Vec<Query>, String> {
-        Ok(Vec::new())
+    fn plan(params: &Params, ctx: &Context) -> Result<Vec<Query>, String> {
+        Ok(match params.mode {
+            Mode::FailAlone => {
+                vec![Query::entities("GADGET").entity_id(ctx.entity_id.as_deref())]
+            }
+            _ => Vec::new(),
+        })
     }
 
     fn evaluate(
         params: &Params,
-        _ctx: &Context,
-        _answers: &Answers,
+        ctx: &Context,
+        answers: &Answers,
     ) -> Evaluation<serde_json::Value> {
         let summary = match params.mode {
+            Mode::FailAlone => {
+                if let Some(alone) = &ctx.entity_id {
+                    panic!("cannot judge {alone} alone");
+                }
+                let gadgets = answers.entities(0).unwrap_or_default();
+                return Evaluation::Findings(
+                    gadgets
+                        .iter()
+                        .map(|g| {
+                            Finding::new(
+                                g.entity_id.clone(),
+                                Verdict::Clear,
+                                serde_json::json!({}),
+                                "fine",
+                            )
+                        })
+                        .collect(),
+                );
+            }
             Mode::Ok => "fine".to_owned(),
             Mode::Spin => {
                 let mut n: u64 = 0;
