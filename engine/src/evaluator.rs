@@ -15,7 +15,7 @@
 
 use crate::app::{Core, IncidentEvent};
 use crate::registry::Registered;
-use crate::sandbox::{Instance, Plugin};
+use crate::sandbox::Instance;
 use crate::store::alerts::{
     Alert, EvaluationProblem, EvaluationRecord, LastEvaluation, record_evaluations,
 };
@@ -260,8 +260,9 @@ async fn work(
             .filter(|w| w.entity_id.is_none() || !whole.contains(&w.alert_id))
             .filter_map(|w| Some((core.catalog.get(&w.alert_id)?, w.entity_id)))
             .collect();
-        // An alert's runs side by side (in queue order), so they can share an instance.
-        runs.sort_by(|(a, _), (b, _)| a.id.cmp(&b.id));
+        // A template's alerts side by side, and each alert's runs side by side (in queue
+        // order), so that the runs that may share an instance follow one another.
+        runs.sort_by(|(a, _), (b, _)| (&a.template_id, &a.id).cmp(&(&b.template_id, &b.id)));
         let known = match Prefetched::read(&core, &runs).await {
             Ok(known) => known,
             Err(e) => {
@@ -398,32 +399,48 @@ struct Evaluated {
     last: LastEvaluation,
 }
 
-/// The instance of the alert run last in a batch, kept for the alert's next run (the
-/// narrowed runs of its other entities): an instance never serves two alerts, so no state
-/// crosses from one tenant's alert to another's.
+/// The instance of the run before, kept for the next run of the batch when that may use it.
+///
+/// A built-in template's instance serves every alert of the template in the batch, whoever
+/// owns them. A built-in keeps nothing from one evaluation for the next: the parameters it
+/// last parsed are used again only for the same text, and what it freed is never read
+/// again (safe Rust, built from this repository). An uploaded template's code may keep
+/// anything, so its instance serves only one alert's runs (the narrowed runs of its
+/// entities): no state crosses from one tenant's alert to another's. A failure retires an
+/// instance either way.
 #[derive(Default)]
 struct Warm {
-    alert_id: String,
+    /// The alert the instance is kept for; `None` for any alert of a built-in.
+    alert_id: Option<String>,
     digest: String,
     instance: Option<Instance>,
 }
 
 impl Warm {
-    /// The kept instance if it is this alert's and this plugin's, else a fresh one.
-    fn take(&mut self, alert_id: &str, plugin: &Plugin) -> crate::sandbox::Result<Instance> {
+    /// Whose runs may share an instance: every alert of a built-in, else one alert.
+    fn scope<'a>(template: &Registered, alert_id: &'a str) -> Option<&'a str> {
+        (!template.stored.builtin).then_some(alert_id)
+    }
+
+    /// The kept instance if it may serve this run of this plugin, else a fresh one.
+    fn take(&mut self, template: &Registered, alert_id: &str) -> crate::sandbox::Result<Instance> {
+        let plugin = &template.plugin;
         match self.instance.take() {
-            Some(instance) if self.alert_id == alert_id && self.digest == plugin.digest() => {
+            Some(instance)
+                if self.alert_id.as_deref() == Self::scope(template, alert_id)
+                    && self.digest == plugin.digest() =>
+            {
                 Ok(instance)
             }
             _ => plugin.instance(),
         }
     }
 
-    /// Keeps an instance that is still sound for the alert's next run.
-    fn keep(&mut self, alert_id: &str, plugin: &Plugin, instance: Instance) {
+    /// Keeps an instance that is still sound for the next run it may serve.
+    fn keep(&mut self, template: &Registered, alert_id: &str, instance: Instance) {
         if !instance.is_poisoned() {
-            alert_id.clone_into(&mut self.alert_id);
-            plugin.digest().clone_into(&mut self.digest);
+            self.alert_id = Self::scope(template, alert_id).map(str::to_owned);
+            template.plugin.digest().clone_into(&mut self.digest);
             self.instance = Some(instance);
         }
     }
@@ -444,7 +461,7 @@ fn run_template(
             Err(format!("template {} is not registered", alert.template_id)),
         );
     };
-    let mut instance = match warm.take(&alert.id, &template.plugin) {
+    let mut instance = match warm.take(template, &alert.id) {
         Ok(instance) => instance,
         Err(e) => return (Vec::new(), Err(e.to_string())),
     };
@@ -460,7 +477,7 @@ fn run_template(
                 .map_err(|e| e.to_string()),
         }
     });
-    warm.keep(&alert.id, &template.plugin, instance);
+    warm.keep(template, &alert.id, instance);
     (
         queries,
         result.map(|run| run.findings).map_err(|e| e.to_string()),

@@ -299,6 +299,66 @@ async fn fifty_concurrent_writers_never_open_two_incidents_for_one_subject() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_of_a_builtin_evaluated_side_by_side_each_judge_their_own_parameters_and_data() {
+    let app = spawn_app().await;
+    // A built-in's instance serves every alert of the template in a batch. Neighbours must
+    // not see each other's parameters (the first two have the same parameter text, the
+    // next ones other texts) or data: (account, balance, threshold, breached).
+    let cases = [
+        ("acc1", "40", 50, true),
+        ("acc2", "60", 50, false),
+        ("acc3", "10", 20, true),
+        ("acc4", "30", 20, false),
+        ("acc5", "70", 80, true),
+        ("acc6", "90", 80, false),
+    ];
+    let mut ids = Vec::new();
+    for (account, balance, threshold, _) in cases {
+        app.put_entity(
+            "CREDIT",
+            &format!("credit-{account}"),
+            Some(("ACCOUNT", account)),
+            json!({"balance": balance, "granted": "100"}),
+        )
+        .await;
+        let alert = app
+            .create_alert(
+                "credit_low_balance",
+                Some(account),
+                json!({ "threshold": threshold }),
+            )
+            .await;
+        ids.push(alert["id"].as_str().unwrap().to_owned());
+    }
+    let mut first = Vec::new();
+    for id in &ids {
+        first.push(app.wait_for_evaluation(id, None).await["lastEvaluation"].clone());
+    }
+    // One tick makes all six due at once: they are evaluated side by side, in batches.
+    app.advance(chrono::Duration::minutes(61));
+    for ((id, first), (account, balance, _, breached)) in ids.iter().zip(&first).zip(cases) {
+        app.wait_for_evaluation(id, Some(first)).await;
+        let incidents = app.incidents_of(id).await;
+        if !breached {
+            assert!(incidents.is_empty(), "{account}: {incidents:?}");
+            continue;
+        }
+        assert_eq!(incidents.len(), 1, "{account}: {incidents:?}");
+        let incident = &incidents[0];
+        assert_eq!(incident["status"], "OPEN", "{account}: {incident}");
+        assert_ne!(
+            incident["lastCheckedAt"], incident["createdAt"],
+            "{account}"
+        );
+        assert_eq!(
+            incident["latestReportData"],
+            json!({"remainingBalance": balance, "totalGranted": "100", "accountId": account})
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plugin_failures_are_recorded_per_alert_and_never_fatal() {
     let app = spawn_app().await;
     // usage_breach cannot work without an owner: every evaluation fails, readably.
