@@ -119,6 +119,24 @@ fn a_panic_comes_back_with_its_message() {
     next_evaluation_runs_normally();
 }
 
+/// Rust's standard library links the monotonic clock (from Rust 1.97 on, into every
+/// template), so a component importing it loads; reading it fails that evaluation only.
+#[test]
+fn reading_the_clock_fails_the_evaluation_naming_the_import() {
+    match evaluate(&hostile(), json!({"mode": "clock"})) {
+        Err(e @ Error::Trapped(_)) => {
+            let text = e.to_string();
+            assert!(text.contains("wasi:clocks/monotonic-clock"), "{text}");
+            assert!(
+                text.contains("which the sandbox does not provide"),
+                "{text}"
+            );
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    next_evaluation_runs_normally();
+}
+
 #[test]
 fn a_hundred_megabyte_result_is_cut_off() {
     // 100 MB cannot even be built under the 64 MiB memory cap: the guest is stopped

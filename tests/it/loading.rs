@@ -12,12 +12,18 @@ fn load_error(wasm: &[u8]) -> Error {
 }
 
 #[test]
-fn a_component_importing_the_filesystem_is_refused_naming_the_import() {
+fn a_component_importing_the_filesystem_or_the_wall_clock_is_refused_naming_each_import() {
     let error = load_error(guest("forbidden_fs"));
     let text = error.to_string();
     assert!(matches!(error, Error::ForbiddenImports { .. }), "{text}");
     assert!(
         text.contains("`wasi:filesystem/types@0.2.6` (templates get no filesystem)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "`wasi:clocks/wall-clock@0.2.6` (templates get no clock; use the evaluation time in the context)"
+        ),
         "{text}"
     );
 }

@@ -2,9 +2,9 @@
 //!
 //! A template may import the host interface of `tocsin:plugin` and the handful of WASI
 //! interfaces that Rust's standard library links on `wasm32-wasip2` (environment, exit,
-//! standard streams). Those are linked to functions that trap: a guest that calls them
-//! fails that evaluation. Anything else (files, sockets, clocks, randomness, HTTP) is
-//! refused at load, naming the import.
+//! standard streams, and from Rust 1.97 on the monotonic clock). Those are linked to
+//! functions that trap: a guest that calls them fails that evaluation. Anything else
+//! (files, sockets, the wall clock, randomness, HTTP) is refused at load, naming the import.
 
 use super::{Error, INTERFACE_MAJOR, Result};
 use wasmtime::Engine;
@@ -12,6 +12,9 @@ use wasmtime::component::Component;
 
 /// WASI interfaces that std links even when unused; present, but trapping.
 const INERT_WASI: &[&str] = &[
+    // Rust 1.97's std imports it whether or not the template reads the time (1.95's only
+    // when it does). Refusing it would refuse every template built with a current Rust.
+    "wasi:clocks/monotonic-clock",
     "wasi:cli/environment",
     "wasi:cli/exit",
     "wasi:cli/stdin",

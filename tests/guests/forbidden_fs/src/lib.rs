@@ -33,10 +33,14 @@ impl Template for Forbidden {
         let n = std::fs::read_to_string("/etc/passwd")
             .map(|s| s.len())
             .unwrap_or(0);
+        // The wall clock, too: a template's time is the evaluation's, from the context.
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         Evaluation::one(Finding::new(
             "subject",
             Verdict::Clear,
-            serde_json::json!({"n": n}),
+            serde_json::json!({"n": n, "since": since}),
             "reached out",
         ))
     }

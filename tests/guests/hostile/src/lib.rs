@@ -27,6 +27,9 @@ pub enum Mode {
     /// Judge every `GADGET` entity clear, each under its own id, but fail when asked to
     /// judge one alone: a template whose narrowed runs break.
     FailAlone,
+    /// Read the monotonic clock through its WASI import, which the sandbox links (Rust's
+    /// standard library imports it) but never answers.
+    Clock,
 }
 
 static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -107,6 +110,7 @@ impl Template for Hostile {
             }
             Mode::Panic => panic!("boom: the hostile template panicked on purpose"),
             Mode::Output => "x".repeat(params.bytes),
+            Mode::Clock => clock(),
             Mode::Count => {
                 let calls = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 return Evaluation::one(Finding::new(
@@ -124,6 +128,18 @@ impl Template for Hostile {
             summary,
         ))
     }
+}
+
+/// The monotonic clock's reading, from the import itself: Rust 1.95's `Instant::now` would
+/// import the wall clock as well, which the sandbox refuses at load.
+#[cfg(target_arch = "wasm32")]
+fn clock() -> String {
+    wasip2::clocks::monotonic_clock::now().to_string()
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn clock() -> String {
+    "no clock import outside wasm".to_owned()
 }
 
 tocsin_sdk::export_template!(Hostile);
