@@ -83,8 +83,8 @@ impl Core {
         let alert = self.catalog.put(alert);
         if alert.is_live(now) {
             self.queue.push(&alert.id);
-            let interval = chrono::Duration::minutes(alert.interval_minutes.max(1));
-            self.schedule.set(&alert.id, capped(&alert, now + interval));
+            self.schedule
+                .set(&alert.id, capped(&alert, later(now, alert.interval())));
         } else if alert.valid_until.is_some_and(|until| now >= until) && alert.expired_at.is_none()
         {
             self.schedule.set(&alert.id, now);
@@ -209,14 +209,19 @@ fn capped(alert: &Alert, due: Timestamp) -> Timestamp {
     }
 }
 
+/// `interval` after `at`, or the calendar's end when that is further than it reaches.
+pub fn later(at: Timestamp, interval: chrono::TimeDelta) -> Timestamp {
+    at.checked_add_signed(interval)
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
+}
+
 /// When an alert loaded at start is next due: an interval after its last evaluation, or
 /// now if that is past or it was never evaluated.
 fn due_after_restart(alert: &Alert, now: Timestamp) -> Timestamp {
-    let interval = chrono::Duration::minutes(alert.interval_minutes.max(1));
     let due = alert
         .last_evaluation
         .as_ref()
-        .map_or(now, |last| (last.at + interval).max(now));
+        .map_or(now, |last| later(last.at, alert.interval()).max(now));
     capped(alert, due)
 }
 
@@ -247,14 +252,14 @@ impl Server {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"));
-        let simulator = if config.twilio.is_none() && config.twilio_simulator {
+        let simulator = if config.demo {
             Some(start_demo(&mut config, &store, &clock).await?)
         } else {
             None
         };
         if config.twilio.is_none() {
             tracing::warn!(
-                "no Twilio account is configured: incidents are routed but nobody is phoned"
+                "escalation unavailable: no Twilio account is configured (set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER); incidents open and are routed, but nobody is phoned"
             );
         }
         let sandbox = Sandbox::new(Limits::default(), Some(config.cache_dir.clone()))?;
@@ -281,6 +286,7 @@ impl Server {
             incidents: broadcast::channel(1024).0,
             escalation: Escalation::new(
                 config.twilio.clone().map(twilio::Client::new),
+                simulator.is_some(),
                 public_url,
                 config.calls_per_second,
                 config.gather_timeout_seconds,
@@ -290,6 +296,12 @@ impl Server {
             sns,
         });
 
+        core.metrics
+            .escalation_available
+            .set(i64::from(core.escalation.phoning()));
+        core.metrics
+            .escalation_simulated
+            .set(i64::from(core.escalation.simulated()));
         let now = core.clock.now();
         for alert in core.catalog.all() {
             if alert.is_live(now) {
@@ -318,7 +330,7 @@ impl Server {
                 tracing::error!(error = %e, "the HTTP server failed");
             }
         });
-        tracing::info!(%addr, database = %config.database.display(), "tocsin is serving");
+        tracing::info!(%addr, database = %config.database.display(), phones = core.escalation.provider(), "tocsin is serving");
         Ok(Self {
             addr,
             core,
@@ -432,21 +444,28 @@ async fn seed_admin_key(store: &Store, config: &Config, clock: &Clock) -> anyhow
     Ok(())
 }
 
-/// The demo operators: the first passes, the second is busy, the third accepts.
+/// The demo operators, all of them the simulator's: the first passes, the second is busy,
+/// the third accepts.
 const DEMO_MEMBERS: [(&str, &str, &str); 3] = [
-    ("Ada", "+15550100001", "pass"),
-    ("Grace", "+15550100002", "busy"),
-    ("Linus", "+15550100003", "accept"),
+    ("Ada (simulated)", "+15550100001", "pass"),
+    ("Grace (simulated)", "+15550100002", "busy"),
+    ("Linus (simulated)", "+15550100003", "accept"),
 ];
 
-/// Starts the Twilio simulator in-process and points `config` at it, and gives a database
-/// without rosters a demo roster and a default route, so a first incident rings through a
-/// whole escalation.
+/// Starts the Twilio simulator in-process and points `config` at it (a Twilio account in
+/// the environment is set aside: a demo never phones anyone), and gives a database without
+/// rosters a demo roster and a default route, so a first incident rings through a whole
+/// escalation.
 async fn start_demo(
     config: &mut Config,
     store: &Store,
     clock: &Clock,
 ) -> anyhow::Result<sim::SimServer> {
+    if config.twilio.is_some() {
+        tracing::warn!(
+            "demo: the configured Twilio account is not used; calls go to the simulator"
+        );
+    }
     let mut sim_config = sim::SimConfig::new();
     for (_, phone, behaviour) in DEMO_MEMBERS {
         sim_config.numbers.insert(
@@ -468,12 +487,12 @@ async fn start_demo(
         from: "+15550100000".into(),
         api_base: simulator.api_base(),
     });
-    tracing::warn!(api = %simulator.api_base(), "TWILIO_ACCOUNT_SID is unset: calls go to the Twilio simulator (GET /sim/calls there lists them)");
+    tracing::warn!(api = %simulator.api_base(), "demo: every call is simulated; calls go to the Twilio simulator (GET /sim/calls there lists them), never to a phone");
     if store.count_rosters().await? == 0 {
         let now = clock.now();
         let roster = Roster {
             id: new_id("ros"),
-            name: "Demo on-call".into(),
+            name: "Demo on-call (simulated)".into(),
             members: DEMO_MEMBERS
                 .iter()
                 .map(|(name, phone, _)| Member {
@@ -498,7 +517,7 @@ async fn start_demo(
                 created_at: now,
             })
             .await?;
-        tracing::info!(roster = %roster.id, "created the demo roster (Ada passes, Grace is busy, Linus accepts) and a default route to it");
+        tracing::info!(roster = %roster.id, "demo: created the simulated roster (Ada passes, Grace is busy, Linus accepts) and a default route to it");
     }
     Ok(simulator)
 }

@@ -28,7 +28,15 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server, configured by the TOCSIN_* environment variables.
-    Serve,
+    Serve {
+        /// Run the demo instead: see `tocsin demo`.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Run the server as a demo: calls go to a Twilio simulator started in-process, never to
+    /// a phone, and an empty database (`./data/demo.db` unless TOCSIN_DATABASE says) gets a
+    /// simulated roster.
+    Demo,
     /// Work with alert templates.
     #[command(subcommand)]
     Template(TemplateCommand),
@@ -77,7 +85,8 @@ impl Cli {
     /// Runs the command, writing its result to `out`.
     pub fn run(self, out: &mut dyn Write) -> Result<()> {
         match self.command {
-            Command::Serve => serve(),
+            Command::Serve { demo } => serve(demo),
+            Command::Demo => serve(true),
             Command::Template(TemplateCommand::List) => {
                 for (id, _) in builtins::BUILTINS {
                     writeln!(out, "{id}")?;
@@ -160,8 +169,17 @@ impl Cli {
     }
 }
 
-fn serve() -> Result<()> {
-    let config = crate::config::Config::from_env()?;
+fn serve(demo: bool) -> Result<()> {
+    let mut config = crate::config::Config::from_env()?;
+    if demo {
+        config.demo = true;
+        if std::env::var_os("TOCSIN_DATABASE").is_none_or(|v| v.is_empty()) {
+            config.database = PathBuf::from("./data/demo.db");
+            if std::env::var_os("TOCSIN_CACHE_DIR").is_none_or(|v| v.is_empty()) {
+                config.cache_dir = PathBuf::from("./data/cache");
+            }
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

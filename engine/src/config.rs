@@ -24,9 +24,10 @@ pub struct Config {
     /// The Twilio account calls go through (`TWILIO_ACCOUNT_SID`, `TWILIO_AUTH_TOKEN`,
     /// `TWILIO_FROM_NUMBER`, `TWILIO_API_BASE`); none: nobody is phoned.
     pub twilio: Option<Account>,
-    /// Without a Twilio account, start the Twilio simulator in-process with a demo roster
-    /// (what `tocsin serve` does when `TWILIO_ACCOUNT_SID` is unset).
-    pub twilio_simulator: bool,
+    /// The explicit demo (`tocsin demo`, `tocsin serve --demo`): calls go to the Twilio
+    /// simulator started in-process, never to Twilio, and a database without rosters gets
+    /// the demo roster. Never set by the environment alone.
+    pub demo: bool,
     /// Most outbound calls a second (`TOCSIN_CALLS_PER_SECOND`, default 1, Twilio's own
     /// default pace).
     pub calls_per_second: f64,
@@ -115,7 +116,7 @@ impl Config {
             cache_dir,
             database,
             evaluation_workers: 2,
-            twilio_simulator: twilio.is_none(),
+            demo: false,
             twilio,
             calls_per_second: number("TOCSIN_CALLS_PER_SECOND", 1.0, 0.01..=100.0)?,
             gather_timeout_seconds: number("TOCSIN_GATHER_TIMEOUT_SECONDS", 6.0, 1.0..=60.0)?
@@ -135,7 +136,7 @@ impl Config {
             public_url: None,
             evaluation_workers: 2,
             twilio: None,
-            twilio_simulator: false,
+            demo: false,
             calls_per_second: 1.0,
             gather_timeout_seconds: 6,
             fallback_url: None,

@@ -30,15 +30,17 @@ pub struct Escalation {
     calls_per_second: f64,
     gather_timeout_seconds: u32,
     fallback_url: Option<String>,
+    simulated: bool,
     http: reqwest::Client,
     wake: Notify,
 }
 
 impl Escalation {
     /// Calls through `client` (none: incidents are routed but nobody is phoned), with
-    /// webhooks at `public_url`.
+    /// webhooks at `public_url`; `simulated` when `client` speaks to the demo's simulator.
     pub fn new(
         client: Option<twilio::Client>,
+        simulated: bool,
         public_url: String,
         calls_per_second: f64,
         gather_timeout_seconds: u32,
@@ -50,6 +52,7 @@ impl Escalation {
             calls_per_second,
             gather_timeout_seconds,
             fallback_url,
+            simulated,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()
@@ -61,6 +64,26 @@ impl Escalation {
     /// The Twilio account, when calls are placed.
     pub fn account(&self) -> Option<&twilio::Account> {
         self.client.as_ref().map(twilio::Client::account)
+    }
+
+    /// Whether calls are placed at all: false without a Twilio account.
+    pub fn phoning(&self) -> bool {
+        self.client.is_some()
+    }
+
+    /// Whether the calls go to the Twilio simulator of `tocsin demo`, not to real phones.
+    pub fn simulated(&self) -> bool {
+        self.simulated
+    }
+
+    /// What phones operators, in the words `/healthz` and `/metrics` use: `twilio`,
+    /// `simulated` or `unavailable`.
+    pub fn provider(&self) -> &'static str {
+        match (&self.client, self.simulated) {
+            (None, _) => "unavailable",
+            (Some(_), true) => "simulated",
+            (Some(_), false) => "twilio",
+        }
     }
 
     /// The base URL Twilio calls back; webhook signatures are checked against it.

@@ -651,7 +651,7 @@ async fn record(core: &Core, batch: Vec<Evaluated>) {
                 _ => None,
             })
             .collect();
-        start_escalations(&mut tx, &opened).await?;
+        start_escalations(&mut tx, &opened, core.escalation.provider()).await?;
         for (change, o) in changes.iter().zip(&observations) {
             if let Change::Resolved(id) = change {
                 stop_escalation(&mut tx, id, o.at, "resolved").await?;

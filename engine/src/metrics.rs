@@ -2,6 +2,7 @@
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -21,6 +22,11 @@ pub struct Metrics {
     pub incidents_closed: Counter,
     /// Seconds from dequeue to recorded result.
     pub evaluation_seconds: Histogram,
+    /// 1 when calls are placed (through Twilio or the demo's simulator), 0 when no Twilio
+    /// account is configured and nobody can be phoned.
+    pub escalation_available: Gauge,
+    /// 1 when the calls placed are the demo's simulated ones.
+    pub escalation_simulated: Gauge,
 }
 
 impl Default for Metrics {
@@ -59,8 +65,22 @@ impl Default for Metrics {
             "Time to evaluate an alert and record the result",
             evaluation_seconds.clone(),
         );
+        let escalation_available = Gauge::default();
+        let escalation_simulated = Gauge::default();
+        registry.register(
+            "escalation_available",
+            "1 when operators are phoned, 0 when no Twilio account is configured",
+            escalation_available.clone(),
+        );
+        registry.register(
+            "escalation_simulated",
+            "1 when calls go to the demo's Twilio simulator, not to phones",
+            escalation_simulated.clone(),
+        );
         Self {
             registry,
+            escalation_available,
+            escalation_simulated,
             evaluations,
             evaluation_failures,
             narrowed_evaluations,

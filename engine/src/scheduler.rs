@@ -100,9 +100,7 @@ async fn tick(core: &Core, alert_id: &str, now: Timestamp) {
     }
     if alert.is_live(now) {
         core.evaluate_on_schedule(&alert).await;
-        core.schedule.set(
-            alert_id,
-            now + chrono::Duration::minutes(alert.interval_minutes.max(1)),
-        );
+        core.schedule
+            .set(alert_id, crate::app::later(now, alert.interval()));
     }
 }

@@ -4,7 +4,8 @@ use super::auth::{Caller, Need};
 use super::{ApiError, AppState, Json, Page, next_token};
 use crate::registry::Registered;
 use crate::store::alerts::{
-    Alert as StoredAlert, AlertStatus, EvaluationProblem, LastEvaluation, raw_json,
+    Alert as StoredAlert, AlertStatus, EvaluationProblem, INTERVAL_MAX_MINUTES, LastEvaluation,
+    VALIDITY_MAX_MINUTES, raw_json, valid_until,
 };
 use crate::store::incidents::new_id;
 use axum::extract::{Path, Query, State};
@@ -156,22 +157,22 @@ fn template(core: &AppState, id: &str) -> Result<std::sync::Arc<Registered>, Api
 
 fn interval(requested: i64, template: &Registered) -> Result<i64, ApiError> {
     match requested {
-        0 => Ok(i64::from(
-            template.plugin.info().default_interval_minutes.max(1),
-        )),
-        n if n > 0 => Ok(n),
+        0 => Ok(i64::from(template.plugin.info().default_interval_minutes)
+            .clamp(1, INTERVAL_MAX_MINUTES)),
+        n if (1..=INTERVAL_MAX_MINUTES).contains(&n) => Ok(n),
         n => Err(ApiError::Unprocessable(format!(
-            "interval {n} must be a number of minutes, 0 or more"
+            "interval {n} is out of range: give minutes from 1 to {INTERVAL_MAX_MINUTES} (a year), or 0 for the template's default"
         ))),
     }
 }
 
+/// When validity ends: `validity` minutes after creation. 0, like no validity, is forever.
 fn validity(requested: Option<i64>, created_at: Timestamp) -> Result<Option<Timestamp>, ApiError> {
     match requested {
-        None => Ok(None),
-        Some(n) if n > 0 => Ok(Some(created_at + chrono::Duration::minutes(n))),
+        None | Some(0) => Ok(None),
+        Some(n) if (1..=VALIDITY_MAX_MINUTES).contains(&n) => Ok(valid_until(created_at, n)),
         Some(n) => Err(ApiError::Unprocessable(format!(
-            "validity {n} must be a positive number of minutes"
+            "validity {n} is out of range: give minutes from 1 to {VALIDITY_MAX_MINUTES} (100 years), or 0 or nothing for no end"
         ))),
     }
 }

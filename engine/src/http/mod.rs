@@ -35,10 +35,130 @@ pub type AppState = Arc<Core>;
 /// Largest JSON body accepted. Event batches are the largest legitimate requests.
 pub const JSON_BODY_LIMIT: usize = 1 << 20;
 
-/// JSON in and out; a body that does not parse is an [`ApiError`] with the usual shape.
-#[derive(Debug, FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// JSON in and out. A request body must be a JSON object (every request of this API is
+/// one: serde would otherwise read `[null, null]` as a struct of two absent fields) sent as
+/// `application/json`; anything else is an [`ApiError`] with the usual shape, naming the
+/// field at fault.
+#[derive(Debug)]
 pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let (is_json, bytes) = body(request, state).await?;
+        if !is_json {
+            return Err(not_json());
+        }
+        object(&bytes).map(Json)
+    }
+}
+
+/// A JSON object body that may also be left out (Togai's `PATCH /alerts/{id}` and
+/// `PUT /incidents/{id}/status` make theirs optional): no body at all reads as `T::default()`.
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let (is_json, bytes) = body(request, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) && (!is_json || bytes.is_empty()) {
+            return Ok(Self(T::default()));
+        }
+        if !is_json {
+            return Err(not_json());
+        }
+        object(&bytes).map(OptionalJson)
+    }
+}
+
+fn not_json() -> ApiError {
+    ApiError::UnsupportedMediaType(
+        "the body must be JSON, with `Content-Type: application/json`".into(),
+    )
+}
+
+/// Whether the request says its body is JSON, and the body.
+async fn body<S: Send + Sync>(
+    request: axum::extract::Request,
+    state: &S,
+) -> Result<(bool, axum::body::Bytes), ApiError> {
+    let is_json = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<mime::Mime>().ok())
+        .is_some_and(|m| {
+            m.type_() == "application"
+                && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"))
+        });
+    let bytes = axum::body::Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge(format!(
+                    "the body is larger than the {JSON_BODY_LIMIT} byte limit"
+                ))
+            } else {
+                ApiError::BadRequest(format!("the body could not be read: {rejection}"))
+            }
+        })?;
+    Ok((is_json, bytes))
+}
+
+/// Reads a JSON object into `T`: a syntax error is 400, a value of the wrong shape 422
+/// naming where it is.
+fn object<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        Some(_) => {
+            let found = match serde_json::from_slice::<serde_json::Value>(bytes) {
+                Ok(value) => json_kind(&value),
+                Err(_) => "not JSON",
+            };
+            return Err(ApiError::Unprocessable(format!(
+                "the body must be a JSON object, not {found}"
+            )));
+        }
+        None => {
+            return Err(ApiError::BadRequest(
+                "the body is empty; send a JSON object".into(),
+            ));
+        }
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let at = if path == "." {
+            String::new()
+        } else {
+            format!("{path}: ")
+        };
+        match inner.classify() {
+            serde_json::error::Category::Data => ApiError::Unprocessable(format!("{at}{inner}")),
+            _ => ApiError::BadRequest(format!("the body is not valid JSON: {inner}")),
+        }
+    })?;
+    deserializer
+        .end()
+        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    Ok(value)
+}
+
+/// What kind of JSON value this is, in words for an error message.
+pub fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
 
 impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
     fn into_response(self) -> axum::response::Response {

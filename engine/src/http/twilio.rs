@@ -76,10 +76,39 @@ fn goodbye(text: &str) -> Response {
     xml(&[Verb::Say(text.into()), Verb::Hangup])
 }
 
+/// Longest summary spoken, in characters: about 20 seconds of speech, so the keys are
+/// offered before a listener gives up. Twilio's own cap on `<Say>` is 4,096.
+const SPOKEN_SUMMARY_LIMIT: usize = 300;
+/// Longest member name spoken.
+const SPOKEN_NAME_LIMIT: usize = 60;
+
 /// The prompt: the summary inside a one-digit gather. After the first silence the call is
 /// redirected to the second prompt; after the second it ends, which counts as no answer.
 fn prompt(core: &AppState, call_id: &str, context: &CallContext, number: u32) -> Vec<Verb> {
-    let public = core.escalation.public_url();
+    prompt_verbs(
+        core.escalation.public_url(),
+        call_id,
+        core.escalation.gather_timeout_seconds(),
+        &context.member,
+        &context.summary,
+        number,
+    )
+}
+
+/// The prompt's verbs, made of plain text whatever the member's name and the summary hold.
+pub fn prompt_verbs(
+    public: &str,
+    call_id: &str,
+    gather_timeout_seconds: u32,
+    member: &str,
+    summary: &str,
+    number: u32,
+) -> Vec<Verb> {
+    let member = twiml::speakable(member, SPOKEN_NAME_LIMIT);
+    let summary = match twiml::speakable(summary, SPOKEN_SUMMARY_LIMIT) {
+        s if s.is_empty() => "no summary was given".to_owned(),
+        s => s,
+    };
     let intro = if number > 1 {
         "Are you there? "
     } else {
@@ -87,10 +116,9 @@ fn prompt(core: &AppState, call_id: &str, context: &CallContext, number: u32) ->
     };
     let mut verbs = vec![Verb::Gather {
         action: format!("{public}/twilio/gather/{call_id}?prompt={number}"),
-        timeout: core.escalation.gather_timeout_seconds(),
+        timeout: gather_timeout_seconds,
         say: vec![format!(
-            "{intro}{}, an incident needs you: {}. Press 1 to accept, 2 to pass to the next operator, or star to repeat.",
-            context.member, context.summary
+            "{intro}{member}, an incident needs you: {summary}. Press 1 to accept, 2 to pass to the next operator, or star to repeat."
         )],
     }];
     if number == 1 {
@@ -160,7 +188,10 @@ async fn gather(
         KeyOutcome::Passed => goodbye("Passing to the next operator. Goodbye."),
         KeyOutcome::Stale => goodbye("This incident no longer needs you. Goodbye."),
         KeyOutcome::Repeat => again(None).await?,
-        KeyOutcome::Unknown => again(Some(format!("Sorry, {digits} is not an option."))).await?,
+        KeyOutcome::Unknown => {
+            let digits = twiml::speakable(digits, 8);
+            again(Some(format!("Sorry, {digits} is not an option."))).await?
+        }
     })
 }
 
@@ -185,4 +216,37 @@ async fn status(
         core.escalation.wake();
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Whatever a template or a platform puts in a summary, and whatever a roster calls
+        /// a member, the TwiML served is XML Twilio can read, and what it speaks is plain
+        /// text of bounded length.
+        #[test]
+        fn every_prompt_is_well_formed_twiml(
+            member in any::<String>(),
+            summary in prop_oneof![any::<String>(), "[\\x00-\\x1f\\x7f-\\u{9f}a-z<>&\"' ]{0,500}"],
+            number in 1u32..=2,
+        ) {
+            let xml = twiml::render(&prompt_verbs("https://t.example", "call_1", 6, &member, &summary, number));
+            let doc = roxmltree::Document::parse(&xml);
+            prop_assert!(doc.is_ok(), "not XML: {:?}\n{xml}", doc.err());
+            let verbs = twiml::parse(&xml).map_err(TestCaseError::fail)?;
+            let Some(Verb::Gather { say, .. }) = verbs.first() else {
+                return Err(TestCaseError::fail(format!("no <Gather> first: {verbs:?}")));
+            };
+            for text in say {
+                prop_assert!(!text.chars().any(char::is_control), "{text:?}");
+                prop_assert!(text.chars().count() <= 200 + SPOKEN_NAME_LIMIT + SPOKEN_SUMMARY_LIMIT, "{text:?}");
+                prop_assert!(text.ends_with("or star to repeat."), "{text:?}");
+            }
+        }
+    }
 }

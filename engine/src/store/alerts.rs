@@ -79,6 +79,18 @@ pub struct Alert {
     pub expired_at: Option<DateTime<Utc>>,
 }
 
+/// The longest evaluation interval, in minutes: a year. Every alert is also evaluated when
+/// its data changes; the interval is for time alone breaching a condition.
+pub const INTERVAL_MAX_MINUTES: i64 = 525_600;
+/// The longest validity, in minutes: 100 years, so that its end is a plain four-digit-year
+/// RFC 3339 time whatever the creation date.
+pub const VALIDITY_MAX_MINUTES: i64 = 52_560_000;
+
+/// When a validity of `minutes` from `created_at` ends; `None` past the calendar's end.
+pub fn valid_until(created_at: Timestamp, minutes: i64) -> Option<Timestamp> {
+    created_at.checked_add_signed(chrono::TimeDelta::try_minutes(minutes)?)
+}
+
 /// JSON as compact text.
 pub fn raw_json(value: &impl serde::Serialize) -> Box<RawValue> {
     serde_json::value::to_raw_value(value).expect("JSON values serialize")
@@ -107,46 +119,110 @@ impl Alert {
         id_of(self.entity_details.as_deref())
     }
 
+    /// The evaluation interval, always within 1 to [`INTERVAL_MAX_MINUTES`] minutes.
+    pub fn interval(&self) -> chrono::TimeDelta {
+        chrono::TimeDelta::minutes(self.interval_minutes.clamp(1, INTERVAL_MAX_MINUTES))
+    }
+
+    /// Why the server cannot use this stored alert, if it cannot: a value outside the
+    /// ranges the API accepts (a database written by hand, or by an older version that did
+    /// not check them).
+    pub fn unusable(&self) -> Option<String> {
+        if !(0..=INTERVAL_MAX_MINUTES).contains(&self.interval_minutes) {
+            return Some(format!(
+                "interval {} is outside 0 to {INTERVAL_MAX_MINUTES} minutes",
+                self.interval_minutes
+            ));
+        }
+        if let Some(v) = self.validity_minutes
+            && !(0..=VALIDITY_MAX_MINUTES).contains(&v)
+        {
+            return Some(format!(
+                "validity {v} is outside 0 to {VALIDITY_MAX_MINUTES} minutes"
+            ));
+        }
+        let usable = |t: &Timestamp| (1970..=9999).contains(&chrono::Datelike::year(t));
+        if ![
+            Some(self.created_at),
+            Some(self.updated_at),
+            self.valid_until,
+            self.expired_at,
+        ]
+        .iter()
+        .flatten()
+        .all(usable)
+        {
+            return Some("a time is outside the years 1970 to 9999".into());
+        }
+        None
+    }
+
     /// Whether it should be evaluated at `now`.
     pub fn is_live(&self, now: Timestamp) -> bool {
         self.status == AlertStatus::Active && self.valid_until.is_none_or(|until| now < until)
     }
 }
 
+/// Reads an alert row. Every column is read with `try_get`: a row whose values do not have
+/// the expected types is an error naming the column, not a panic.
 fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Alert> {
-    let raw = |text: String| {
-        RawValue::from_string(text).map_err(|e| super::Error::Corrupt(format!("alert JSON: {e}")))
+    let text = |col: &str| -> Result<String> {
+        row.try_get(col)
+            .map_err(|e| super::Error::Corrupt(format!("alert column {col}: {e}")))
     };
-    let opt_raw = |col: &str| row.get::<Option<String>, _>(col).map(raw).transpose();
+    let opt_text = |col: &str| -> Result<Option<String>> {
+        row.try_get(col)
+            .map_err(|e| super::Error::Corrupt(format!("alert column {col}: {e}")))
+    };
+    let int = |col: &str| -> Result<i64> {
+        row.try_get(col)
+            .map_err(|e| super::Error::Corrupt(format!("alert column {col}: {e}")))
+    };
+    let opt_int = |col: &str| -> Result<Option<i64>> {
+        row.try_get(col)
+            .map_err(|e| super::Error::Corrupt(format!("alert column {col}: {e}")))
+    };
+    let raw = |col: &str, text: String| {
+        RawValue::from_string(text)
+            .map_err(|e| super::Error::Corrupt(format!("alert column {col}: {e}")))
+    };
+    let opt_raw = |col: &str| -> Result<Option<Box<RawValue>>> {
+        opt_text(col)?.map(|t| raw(col, t)).transpose()
+    };
+    let id = text("id")?;
+    let status = match text("status")?.as_str() {
+        "ACTIVE" => AlertStatus::Active,
+        "INACTIVE" => AlertStatus::Inactive,
+        other => {
+            return Err(super::Error::Corrupt(format!(
+                "alert {id}: status {other:?} is neither ACTIVE nor INACTIVE"
+            )));
+        }
+    };
     Ok(Alert {
-        id: row.get("id"),
-        template_id: row.get("template_id"),
-        version: row.get("version"),
-        description: row.get("description"),
-        status: if row.get::<&str, _>("status") == "ACTIVE" {
-            AlertStatus::Active
-        } else {
-            AlertStatus::Inactive
-        },
-        interval_minutes: row.get("interval_minutes"),
-        validity_minutes: row.get("validity_minutes"),
-        valid_until: row.get::<Option<i64>, _>("valid_until").map(instant),
+        template_id: text("template_id")?,
+        version: int("version")?,
+        description: opt_text("description")?,
+        status,
+        interval_minutes: int("interval_minutes")?,
+        validity_minutes: opt_int("validity_minutes")?,
+        valid_until: opt_int("valid_until")?.map(instant),
         owner_details: opt_raw("owner_details")?,
         entity_details: opt_raw("entity_details")?,
-        parameters: raw(row.get("parameters"))?,
-        created_at: instant(row.get("created_at")),
-        updated_at: instant(row.get("updated_at")),
-        last_evaluation: row
-            .get::<Option<i64>, _>("last_evaluated_at")
-            .map(|at| LastEvaluation {
+        parameters: raw("parameters", text("parameters")?)?,
+        created_at: instant(int("created_at")?),
+        updated_at: instant(int("updated_at")?),
+        last_evaluation: match opt_int("last_evaluated_at")? {
+            None => None,
+            Some(at) => Some(LastEvaluation {
                 at: instant(at),
-                outcome: row
-                    .get::<Option<String>, _>("last_outcome")
-                    .unwrap_or_default(),
-                message: row.get("last_message"),
-                template_version: row.get("last_template_version"),
+                outcome: opt_text("last_outcome")?.unwrap_or_default(),
+                message: opt_text("last_message")?,
+                template_version: opt_text("last_template_version")?,
             }),
-        expired_at: row.get::<Option<i64>, _>("expired_at").map(instant),
+        },
+        expired_at: opt_int("expired_at")?.map(instant),
+        id,
     })
 }
 
@@ -236,6 +312,8 @@ impl Store {
 
     /// Every alert, in id order, with the data its last whole evaluation asked for. Read a
     /// page at a time, so that starting with many alerts never holds all their rows at once.
+    /// A row the server cannot use (a value of the wrong type or out of range) is logged
+    /// and skipped: one bad row never keeps the server from starting.
     pub async fn load_alerts(&self, mut each: impl FnMut(Alert, Vec<Query>)) -> Result<()> {
         const PAGE: i64 = 1_000;
         let mut after = String::new();
@@ -246,7 +324,21 @@ impl Store {
                 .fetch_all(&self.pool)
                 .await?;
             for row in &rows {
-                each(from_row(row)?, json(row.get("dependencies"))?);
+                let id: String = row.try_get("id").unwrap_or_default();
+                let alert = from_row(row).and_then(|alert| match alert.unusable() {
+                    Some(problem) => Err(super::Error::Corrupt(problem)),
+                    None => Ok(alert),
+                });
+                let dependencies = row
+                    .try_get::<String, _>("dependencies")
+                    .map_err(|e| super::Error::Corrupt(e.to_string()))
+                    .and_then(|text| json(&text));
+                match (alert, dependencies) {
+                    (Ok(alert), Ok(dependencies)) => each(alert, dependencies),
+                    (Err(e), _) | (_, Err(e)) => {
+                        tracing::error!(alert = %id, error = %e, "a stored alert cannot be used; it is skipped (fix or delete its row)");
+                    }
+                }
             }
             match rows.last() {
                 Some(last) if rows.len() as i64 == PAGE => after = last.get("id"),

@@ -265,10 +265,17 @@ async fn route_for(
 /// Starts the call loops of newly opened incidents that a route sends to a roster, in the
 /// order given (which is the order they are served in). Returns, for each, the roster's id.
 /// One route lookup per distinct alert, then one write for all the loops.
+///
+/// `phones` is what places the calls, as [`crate::escalation::Escalation::provider`] names
+/// it, and goes on the timeline. Without a phone provider (`"unavailable"`) no loop starts: each incident's timeline says
+/// `escalation-unavailable`, with the roster its route would have rung, so nobody mistakes
+/// silence for an answer.
 pub async fn start_escalations(
     tx: &mut Transaction<'_, Sqlite>,
     opened: &[Opened<'_>],
+    phones: &str,
 ) -> Result<Vec<Option<String>>> {
+    let phoning = phones != "unavailable";
     // Route and roster by (alert, template, owner): looked up once per alert.
     let mut routes: HashMap<_, Option<(String, Roster)>> = HashMap::new();
     let mut loops = Vec::new();
@@ -278,6 +285,18 @@ pub async fn start_escalations(
         let key = (o.alert_id, o.template_id, o.owner_id);
         if let Entry::Vacant(vacant) = routes.entry(key) {
             vacant.insert(route_for(tx, o.alert_id, o.template_id, o.owner_id).await?);
+        }
+        if !phoning {
+            let route = routes[&key].as_ref();
+            entries.push((
+                o.incident_id.to_owned(),
+                o.at,
+                "escalation-unavailable",
+                json!({"reason": "no Twilio account is configured (TWILIO_ACCOUNT_SID is unset): nobody is phoned",
+                       "rosterId": route.map(|(_, r)| &r.id), "routeId": route.map(|(id, _)| id)}),
+            ));
+            started.push(None);
+            continue;
         }
         let Some((route_id, roster)) = &routes[&key] else {
             started.push(None);
@@ -290,7 +309,7 @@ pub async fn start_escalations(
             o.at,
             "escalation-started",
             json!({"rosterId": roster.id, "roster": roster.name, "routeId": route_id,
-                   "members": roster.members.len(), "loops": roster.loops}),
+                   "members": roster.members.len(), "loops": roster.loops, "phones": phones}),
         ));
         started.push(Some(roster.id.clone()));
     }
