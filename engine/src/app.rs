@@ -21,7 +21,7 @@ use anyhow::Context as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tocsin_sdk::time::Timestamp;
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 /// Everything the handlers, evaluator and scheduler share.
@@ -230,7 +230,7 @@ fn due_after_restart(alert: &Alert, now: Timestamp) -> Timestamp {
 pub struct Server {
     addr: SocketAddr,
     core: Arc<Core>,
-    shutdown: Option<oneshot::Sender<()>>,
+    shutdown: Option<watch::Sender<bool>>,
     http: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
     simulator: Option<sim::SimServer>,
@@ -318,18 +318,21 @@ impl Server {
         background.push(ingest_task);
         background.push(tokio::spawn(escalation::run(core.clone())));
 
-        let (shutdown, stop) = oneshot::channel::<()>();
+        let (shutdown, stop) = watch::channel(false);
         let app = http::router(core.clone());
-        let http = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stop.await;
-                })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "the HTTP server failed");
-            }
-        });
+        let open_files = http::serve::raise_file_limit();
+        let mut limits = http::serve::Limits::for_file_limit(open_files);
+        if let Some(max) = config.max_connections {
+            limits.max_connections = max.min(limits.max_connections);
+        }
+        limits.idle = std::time::Duration::from_secs(config.idle_timeout_seconds);
+        tracing::info!(
+            open_files,
+            max_connections = limits.max_connections,
+            idle_seconds = limits.idle.as_secs(),
+            "connection limits"
+        );
+        let http = tokio::spawn(http::serve::serve(listener, app, limits, stop));
         tracing::info!(%addr, database = %config.database.display(), phones = core.escalation.provider(), "tocsin is serving");
         Ok(Self {
             addr,
@@ -361,7 +364,7 @@ impl Server {
     /// scheduler, and closes the database.
     pub async fn stop(mut self) {
         if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
+            let _ = shutdown.send(true);
         }
         let _ = (&mut self.http).await;
         for task in &self.background {
@@ -467,6 +470,7 @@ async fn start_demo(
         );
     }
     let mut sim_config = sim::SimConfig::new();
+    sim_config.speed = config.demo_speed;
     for (_, phone, behaviour) in DEMO_MEMBERS {
         sim_config.numbers.insert(
             phone.into(),

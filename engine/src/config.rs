@@ -40,6 +40,15 @@ pub struct Config {
     /// confirmations) go instead (`TOCSIN_SNS_API_BASE`; for a local SNS double). The URLs
     /// in messages must still be on SNS endpoints.
     pub sns_api_base: Option<String>,
+    /// Most HTTP connections open at once (`TOCSIN_MAX_CONNECTIONS`); never more than the
+    /// file limit leaves room for (see [`crate::http::serve`]).
+    pub max_connections: Option<usize>,
+    /// Seconds a connection with no request under way may stay silent
+    /// (`TOCSIN_IDLE_TIMEOUT_SECONDS`, default 60).
+    pub idle_timeout_seconds: u64,
+    /// How much faster than real time the demo's simulated operators act
+    /// (`TOCSIN_DEMO_SPEED`, default 1).
+    pub demo_speed: f64,
 }
 
 /// A configuration value that cannot be used.
@@ -123,6 +132,12 @@ impl Config {
                 as u32,
             fallback_url: var("TOCSIN_FALLBACK_URL"),
             sns_api_base: var("TOCSIN_SNS_API_BASE"),
+            max_connections: var("TOCSIN_MAX_CONNECTIONS")
+                .map(|_| number("TOCSIN_MAX_CONNECTIONS", 1024.0, 16.0..=65_536.0))
+                .transpose()?
+                .map(|n| n as usize),
+            idle_timeout_seconds: number("TOCSIN_IDLE_TIMEOUT_SECONDS", 60.0, 1.0..=3600.0)? as u64,
+            demo_speed: number("TOCSIN_DEMO_SPEED", 1.0, 0.1..=100.0)?,
         })
     }
 
@@ -141,6 +156,9 @@ impl Config {
             gather_timeout_seconds: 6,
             fallback_url: None,
             sns_api_base: None,
+            max_connections: None,
+            idle_timeout_seconds: 60,
+            demo_speed: 1.0,
         }
     }
 }

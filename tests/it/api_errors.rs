@@ -110,7 +110,7 @@ async fn bad_requests_are_refused_with_a_message_and_store_nothing() {
     );
 
     let (status, body) = app
-        .call(Method::POST, "/alerts", Some(ADMIN_KEY), Some(json!({"alertTemplateId": "credit_low_balance", "interval": 5, "status": "ACTIVE", "validity": 0, "parameters": {"threshold": 1}})))
+        .call(Method::POST, "/alerts", Some(ADMIN_KEY), Some(json!({"alertTemplateId": "credit_low_balance", "interval": 5, "status": "ACTIVE", "validity": -1, "parameters": {"threshold": 1}})))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(message(&body).contains("validity"), "{body}");

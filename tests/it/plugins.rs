@@ -28,7 +28,7 @@ async fn an_uploaded_template_runs_and_a_newer_version_takes_over_without_a_rest
     assert_eq!(template["version"], "1.0.0");
     assert_eq!(template["builtin"], false);
     assert_eq!(
-        app.get("/alert_templates/percent_credits_used").await["version"],
+        app.get("/plugins/percent_credits_used").await["version"],
         "1.0.0"
     );
 
@@ -49,7 +49,7 @@ async fn an_uploaded_template_runs_and_a_newer_version_takes_over_without_a_rest
         json!({"usedPercent": "80", "used": "80", "granted": "100", "accountId": "acc1"})
     );
     assert_eq!(
-        app.get(&format!("/alerts/{id}")).await["lastEvaluation"]["templateVersion"],
+        app.get(&format!("/alerts/{id}/details")).await["lastEvaluation"]["templateVersion"],
         "1.0.0"
     );
 
@@ -61,7 +61,7 @@ async fn an_uploaded_template_runs_and_a_newer_version_takes_over_without_a_rest
     let (status, upgraded) = upload(&app, tocsin_tests::guest("percent_credits_used_v2")).await;
     assert_eq!(status, StatusCode::OK, "{upgraded}");
     assert_eq!(upgraded["version"], "1.1.0");
-    let before = app.get(&format!("/alerts/{id}")).await["lastEvaluation"].clone();
+    let before = app.get(&format!("/alerts/{id}/details")).await["lastEvaluation"].clone();
     app.put_entity(
         "CREDIT",
         "c1",
@@ -80,7 +80,7 @@ async fn an_uploaded_template_runs_and_a_newer_version_takes_over_without_a_rest
         "{body}"
     );
     assert_eq!(
-        app.get("/alert_templates/percent_credits_used").await["version"],
+        app.get("/plugins/percent_credits_used").await["version"],
         "1.1.0"
     );
 
@@ -102,7 +102,7 @@ async fn an_uploaded_template_survives_a_restart() {
     let (dir, clock) = app.stop().await;
     let app = crate::support::spawn_app_at(dir, clock).await;
     assert_eq!(
-        app.get("/alert_templates/percent_credits_used").await["builtin"],
+        app.get("/plugins/percent_credits_used").await["builtin"],
         false
     );
     app.stop().await;

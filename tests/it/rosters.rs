@@ -220,8 +220,10 @@ async fn routed_to(app: &TestApp, alert: &str) -> String {
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["kind"] == "escalation-started")
-        .map(|e| e["detail"]["rosterId"].as_str().unwrap().to_owned())
+        // These servers have no Twilio account: the timeline names the roster that would
+        // have rung.
+        .find(|e| e["kind"] == "escalation-started" || e["kind"] == "escalation-unavailable")
+        .and_then(|e| e["detail"]["rosterId"].as_str().map(str::to_owned))
         .unwrap_or_default()
 }
 

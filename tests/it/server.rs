@@ -97,7 +97,7 @@ async fn after_a_restart_everything_is_there_and_evaluation_goes_on() {
 
     // Later, an evaluation that changes nothing but its time (still clear, nothing open):
     // nothing is written then, yet the time is saved by the time the server stops.
-    let before = app.get(&format!("/alerts/{id}")).await["lastEvaluation"].clone();
+    let before = app.get(&format!("/alerts/{id}/details")).await["lastEvaluation"].clone();
     app.clock.advance(chrono::Duration::minutes(5));
     app.put_entity(
         "CREDIT",
@@ -107,13 +107,13 @@ async fn after_a_restart_everything_is_there_and_evaluation_goes_on() {
     )
     .await;
     app.wait_for_evaluation(&id, Some(&before)).await;
-    let last = app.get(&format!("/alerts/{id}")).await["lastEvaluation"].clone();
+    let last = app.get(&format!("/alerts/{id}/details")).await["lastEvaluation"].clone();
     assert_eq!(last["outcome"], "ok");
     assert_eq!(last["at"], "2026-03-04T10:05:00Z");
     let (dir, clock) = app.stop().await;
     let app = spawn_app_at(dir, clock).await;
     assert_eq!(
-        app.get(&format!("/alerts/{id}")).await["lastEvaluation"],
+        app.get(&format!("/alerts/{id}/details")).await["lastEvaluation"],
         last
     );
     app.stop().await;
@@ -278,7 +278,7 @@ async fn fifty_concurrent_writers_never_open_two_incidents_for_one_subject() {
     }
     // Settle: one more write that breaches, a second later, then wait for the evaluation
     // that follows it.
-    let before = app.get(&format!("/alerts/{id}")).await["lastEvaluation"].clone();
+    let before = app.get(&format!("/alerts/{id}/details")).await["lastEvaluation"].clone();
     app.advance(chrono::Duration::seconds(1));
     for c in ["c0", "c1", "c2"] {
         app.put_entity(

@@ -172,10 +172,22 @@ impl TestApp {
         .await
     }
 
-    /// The alert's incidents.
+    /// The alert's incidents, each in Tocsin's view (`/incidents/{id}/details`: Togai's
+    /// fields, the subject, summary, snapshots, who acknowledged or closed it).
     pub async fn incidents_of(&self, alert_id: &str) -> Vec<Value> {
-        let page = self.get(&format!("/incidents?alertId={alert_id}")).await;
-        page["data"].as_array().cloned().unwrap_or_default()
+        let page = self
+            .get(&format!("/incidents?alertId={alert_id}&pageSize=500"))
+            .await;
+        let mut incidents = Vec::new();
+        for incident in page["data"].as_array().into_iter().flatten() {
+            incidents.push(self.incident(incident["id"].as_str().unwrap()).await);
+        }
+        incidents
+    }
+
+    /// One incident in Tocsin's view.
+    pub async fn incident(&self, id: &str) -> Value {
+        self.get(&format!("/incidents/{id}/details")).await
     }
 
     /// Waits (up to 10 s) until the alert has an incident matching `pred`, and returns it.
@@ -202,7 +214,7 @@ impl TestApp {
     /// evaluation is told apart from the last.
     pub async fn wait_for_evaluation(&self, alert_id: &str, after: Option<&Value>) -> Value {
         for _ in 0..400 {
-            let alert = self.get(&format!("/alerts/{alert_id}")).await;
+            let alert = self.get(&format!("/alerts/{alert_id}/details")).await;
             let last = &alert["lastEvaluation"];
             if !last.is_null() && Some(last) != after {
                 return alert;

@@ -6,14 +6,15 @@ use crate::registry::Registered;
 use axum::extract::{Path, Query, State};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// An alert template: Togai's fields, plus the version, report schema and auto-resolve flag.
+/// An alert template, exactly as Togai's `AlertTemplate` schema has it (Togai's clients
+/// refuse any other field). The component's version, digest, report schema and whether it
+/// auto-resolves are Tocsin's, at `GET /plugins/{id}`.
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AlertTemplate {
     /// Template id.
     pub id: String,
@@ -23,9 +24,16 @@ pub struct AlertTemplate {
     pub description: String,
     /// Default evaluation interval, minutes.
     pub interval: i64,
+    /// JSON Schema, as a string, of the `entityDetails` an alert may give: the one key that
+    /// names an entity of `entityType`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entity_schema: Option<String>,
     /// The entity type it watches.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub entity_type: Option<String>,
+    /// JSON Schema, as a string, of the `ownerDetails` an alert may give.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner_schema: Option<String>,
     /// The owner type alerts are scoped to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner_type: Option<String>,
@@ -35,37 +43,30 @@ pub struct AlertTemplate {
     pub created_at: DateTime<Utc>,
     /// Last given a new component.
     pub updated_at: DateTime<Utc>,
-    /// Semantic version of the component.
-    pub version: String,
-    /// Whether incidents close by themselves when the condition clears.
-    pub auto_resolvable: bool,
-    /// JSON Schema of the report data.
-    #[schema(value_type = Object)]
-    pub report_schema: Value,
-    /// Built in, or uploaded.
-    pub builtin: bool,
-    /// SHA-256 of the component.
-    pub digest: String,
 }
 
 impl From<&Registered> for AlertTemplate {
     fn from(t: &Registered) -> Self {
         let info = t.plugin.info();
+        let schema = |key: Option<String>| {
+            key.map(|key| {
+                serde_json::json!({"type": "object", "properties": {key: {"type": "string"}},
+                    "additionalProperties": false})
+                .to_string()
+            })
+        };
         Self {
             id: info.id.clone(),
             name: info.name.clone(),
             description: info.description.clone(),
             interval: i64::from(info.default_interval_minutes),
+            entity_schema: schema(info.entity_type.as_deref().map(super::details::togai_key)),
             entity_type: info.entity_type.clone(),
+            owner_schema: schema(info.owner_type.as_deref().map(super::details::togai_key)),
             owner_type: info.owner_type.clone(),
             parameters_schema: info.params_schema.to_string(),
             created_at: t.stored.created_at,
             updated_at: t.stored.updated_at,
-            version: info.version.clone(),
-            auto_resolvable: info.auto_resolvable,
-            report_schema: info.report_schema.clone(),
-            builtin: t.stored.builtin,
-            digest: t.stored.digest.clone(),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! `/alerts`: a template plus parameters (Togai's resource), and its evaluation problems.
 
 use super::auth::{Caller, Need};
-use super::{ApiError, AppState, Json, Page, next_token};
+use super::details::{self, Given, Kind};
+use super::{ApiError, AppState, Json, OptionalJson, Page, next_token};
 use crate::registry::Registered;
 use crate::store::alerts::{
     Alert as StoredAlert, AlertStatus, EvaluationProblem, INTERVAL_MAX_MINUTES, LastEvaluation,
@@ -18,9 +19,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// An alert: Togai's fields, plus when its validity ends and how its last evaluation went.
+/// An alert, exactly as Togai's `Alert` schema has it (Togai's clients refuse any other
+/// field). When its validity ends and how its last evaluation went are Tocsin's, at
+/// `GET /alerts/{id}/details`.
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Alert {
     /// Alert id.
     pub id: String,
@@ -31,18 +34,20 @@ pub struct Alert {
     pub description: Option<String>,
     /// ACTIVE or INACTIVE.
     pub status: AlertStatus,
-    /// Validity in minutes from creation; absent means forever.
+    /// Validity in minutes from creation; absent (or 0) means forever.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub validity: Option<i64>,
     /// The template.
     pub alert_template_id: String,
     /// Evaluation interval, minutes.
     pub interval: i64,
-    /// `{"id": "<entity id>"}` narrows the alert to one entity.
+    /// The one entity the alert is narrowed to, as given: `{"<Togai key>": "<entity id>"}`
+    /// or `{"id": …}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub entity_details: Option<Box<RawValue>>,
-    /// `{"id": "<owner id>"}` scopes the alert to one owner.
+    /// The one owner the alert is scoped to, as given: `{"accountId": "<owner id>"}` or
+    /// `{"id": …}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub owner_details: Option<Box<RawValue>>,
@@ -53,15 +58,6 @@ pub struct Alert {
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
-    /// When validity ends.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub valid_until: Option<DateTime<Utc>>,
-    /// When validity ended and the alert's incidents closed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expired_at: Option<DateTime<Utc>>,
-    /// The last evaluation's outcome.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_evaluation: Option<LastEvaluation>,
 }
 
 impl From<&StoredAlert> for Alert {
@@ -79,6 +75,33 @@ impl From<&StoredAlert> for Alert {
             parameters: a.parameters.clone(),
             created_at: a.created_at,
             updated_at: a.updated_at,
+        }
+    }
+}
+
+/// Tocsin's view of an alert: Togai's fields, plus when its validity ends and how its last
+/// evaluation went.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertDetails {
+    /// Togai's fields.
+    #[serde(flatten)]
+    pub alert: Alert,
+    /// When validity ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<DateTime<Utc>>,
+    /// When validity ended and the alert's incidents closed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expired_at: Option<DateTime<Utc>>,
+    /// The last evaluation's outcome.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_evaluation: Option<LastEvaluation>,
+}
+
+impl From<&StoredAlert> for AlertDetails {
+    fn from(a: &StoredAlert) -> Self {
+        Self {
+            alert: Alert::from(a),
             valid_until: a.valid_until,
             expired_at: a.expired_at,
             last_evaluation: a.last_evaluation.clone(),
@@ -86,24 +109,35 @@ impl From<&StoredAlert> for Alert {
     }
 }
 
+/// Longest alert description, in bytes.
+pub const DESCRIPTION_MAX_BYTES: usize = 1000;
+
 /// Togai's `CreateAlertRequest`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateAlertRequest {
     /// The template to instantiate.
     pub alert_template_id: String,
-    /// Evaluation interval in minutes; 0 takes the template's default.
+    /// Evaluation interval in minutes, 1 to 525,600 (a year); 0 takes the template's default.
+    #[schema(minimum = 0, maximum = 525_600)]
     pub interval: i64,
-    /// Minutes from creation the alert stays valid; absent means forever.
+    /// Minutes from creation the alert stays valid, 1 to 52,560,000 (100 years); 0 or
+    /// absent means forever.
+    #[schema(minimum = 0, maximum = 52_560_000)]
     pub validity: Option<i64>,
-    /// Free text.
+    /// Free text, up to 1,000 bytes.
+    #[schema(max_length = 1000)]
     pub description: Option<String>,
-    /// `{"id": "<entity id>"}`.
+    /// The one entity to narrow the alert to: `{"<Togai key>": "<id>"}` (`usageMeterId`,
+    /// `featureId`, … as the template's `entitySchema` says) or `{"id": "<id>"}`.
+    #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    pub entity_details: Option<Map<String, Value>>,
-    /// `{"id": "<owner id>"}`.
+    pub entity_details: Given<Map<String, Value>>,
+    /// The one owner to scope the alert to: `{"accountId": "<id>"}` (the key the
+    /// template's `ownerSchema` says) or `{"id": "<id>"}`; absent, every owner is judged.
+    #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    pub owner_details: Option<Map<String, Value>>,
+    pub owner_details: Given<Map<String, Value>>,
     /// Parameters, valid under the template's schema.
     #[schema(value_type = Option<Object>)]
     pub parameters: Option<Map<String, Value>>,
@@ -111,17 +145,20 @@ pub struct CreateAlertRequest {
     pub status: AlertStatus,
 }
 
-/// Togai's `UpdateAlertRequest`; every field optional.
-#[derive(Debug, Deserialize, ToSchema)]
+/// Togai's `UpdateAlertRequest`; every field optional, and so is the body.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateAlertRequest {
-    /// Free text.
+    /// Free text, up to 1,000 bytes.
+    #[schema(max_length = 1000)]
     pub description: Option<String>,
     /// ACTIVE or INACTIVE.
     pub status: Option<AlertStatus>,
-    /// Evaluation interval in minutes; 0 takes the template's default.
+    /// Evaluation interval in minutes, 1 to 525,600; 0 takes the template's default.
+    #[schema(minimum = 0, maximum = 525_600)]
     pub interval: Option<i64>,
-    /// Minutes from creation the alert stays valid.
+    /// Minutes from creation the alert stays valid, 1 to 52,560,000; 0 means forever.
+    #[schema(minimum = 0, maximum = 52_560_000)]
     pub validity: Option<i64>,
     /// Parameters, valid under the template's schema.
     #[schema(value_type = Option<Object>)]
@@ -189,12 +226,13 @@ fn parameters(
     Ok(raw_json(&params))
 }
 
-fn details_id_is_text(details: &Option<Map<String, Value>>, field: &str) -> Result<(), ApiError> {
-    match details.as_ref().and_then(|d| d.get("id")) {
-        None | Some(Value::String(_)) | Some(Value::Number(_)) => Ok(()),
-        Some(other) => Err(ApiError::Unprocessable(format!(
-            "{field}.id must be a string, not {other}"
+fn description(text: Option<String>) -> Result<Option<String>, ApiError> {
+    match text {
+        Some(t) if t.len() > DESCRIPTION_MAX_BYTES => Err(ApiError::Unprocessable(format!(
+            "description is {} bytes; at most {DESCRIPTION_MAX_BYTES} are kept",
+            t.len()
         ))),
+        t => Ok(t),
     }
 }
 
@@ -208,20 +246,31 @@ async fn create(
 ) -> Result<Json<Alert>, ApiError> {
     caller.require(Need::Edit)?;
     let template = template(&core, &request.alert_template_id)?;
-    details_id_is_text(&request.owner_details, "ownerDetails")?;
-    details_id_is_text(&request.entity_details, "entityDetails")?;
+    let info = template.plugin.info();
+    let owner_details = details::parse(
+        Kind::Owner,
+        request.owner_details,
+        &info.id,
+        info.owner_type.as_deref(),
+    )?;
+    let entity_details = details::parse(
+        Kind::Entity,
+        request.entity_details,
+        &info.id,
+        info.entity_type.as_deref(),
+    )?;
     let now = core.clock.now();
     let alert = StoredAlert {
         id: new_id("alt"),
         template_id: request.alert_template_id,
         version: 1,
-        description: request.description,
+        description: description(request.description)?,
         status: request.status,
         interval_minutes: interval(request.interval, &template)?,
         validity_minutes: request.validity,
         valid_until: validity(request.validity, now)?,
-        owner_details: request.owner_details.as_ref().map(raw_json),
-        entity_details: request.entity_details.as_ref().map(raw_json),
+        owner_details: owner_details.as_ref().map(raw_json),
+        entity_details: entity_details.as_ref().map(raw_json),
         parameters: parameters(request.parameters, &template)?,
         created_at: now,
         updated_at: now,
@@ -260,7 +309,7 @@ fn find(core: &AppState, id: &str) -> Result<std::sync::Arc<StoredAlert>, ApiErr
         .ok_or_else(|| ApiError::NotFound(format!("no alert {id}")))
 }
 
-/// Get one alert.
+/// Get one alert, in Togai's fields.
 #[utoipa::path(get, path = "/alerts/{alert_id}", tag = "alerts",
     params(("alert_id" = String, Path, description = "Alert id")),
     responses((status = 200, body = Alert), (status = 404, description = "No such alert")))]
@@ -273,21 +322,35 @@ async fn get(
     Ok(Json(Alert::from(find(&core, &id)?.as_ref())))
 }
 
+/// Tocsin's view of one alert: Togai's fields, validity's end and the last evaluation.
+#[utoipa::path(get, path = "/alerts/{alert_id}/details", tag = "alerts",
+    params(("alert_id" = String, Path, description = "Alert id")),
+    responses((status = 200, body = AlertDetails), (status = 404, description = "No such alert")))]
+async fn get_details(
+    State(core): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<AlertDetails>, ApiError> {
+    caller.require(Need::Read)?;
+    Ok(Json(AlertDetails::from(find(&core, &id)?.as_ref())))
+}
+
 /// Update an alert; its version goes up by one.
-#[utoipa::path(patch, path = "/alerts/{alert_id}", tag = "alerts", request_body = UpdateAlertRequest,
+#[utoipa::path(patch, path = "/alerts/{alert_id}", tag = "alerts",
+    request_body(content = Option<UpdateAlertRequest>, description = "Optional; no body changes nothing but the version"),
     params(("alert_id" = String, Path, description = "Alert id")),
     responses((status = 200, body = Alert), (status = 404, description = "No such alert"), (status = 422, description = "Invalid update")))]
 async fn update(
     State(core): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Json(request): Json<UpdateAlertRequest>,
+    OptionalJson(request): OptionalJson<UpdateAlertRequest>,
 ) -> Result<Json<Alert>, ApiError> {
     caller.require(Need::Edit)?;
     let mut alert = (*find(&core, &id)?).clone();
     let template = template(&core, &alert.template_id)?;
-    if let Some(description) = request.description {
-        alert.description = Some(description);
+    if let Some(text) = description(request.description)? {
+        alert.description = Some(text);
     }
     if let Some(status) = request.status {
         alert.status = status;
@@ -333,5 +396,6 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create, list))
         .routes(routes!(get, update))
+        .routes(routes!(get_details))
         .routes(routes!(problems))
 }

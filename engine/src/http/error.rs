@@ -27,6 +27,9 @@ pub enum ApiError {
     /// Too big.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The request target is too long.
+    #[error("{0}")]
+    UriTooLong(String),
     /// Wrong content type.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -51,6 +54,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
@@ -67,21 +71,26 @@ impl IntoResponse for ApiError {
         if let Self::Internal(cause) = &self {
             tracing::error!(%cause, "request failed");
         }
-        let mut message = self.to_string();
-        if message.len() > MESSAGE_LIMIT {
-            let mut cut = MESSAGE_LIMIT - 1;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.push('…');
-        }
+        let message = bounded(self.to_string());
         (
             self.status_code(),
             axum::Json(serde_json::json!({ "message": message })),
         )
             .into_response()
     }
+}
+
+/// A message cut to Togai's limit, with an ellipsis where it was cut.
+pub fn bounded(mut message: String) -> String {
+    if message.len() > MESSAGE_LIMIT {
+        let mut cut = MESSAGE_LIMIT - '…'.len_utf8();
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+        message.push('…');
+    }
+    message
 }
 
 impl From<JsonRejection> for ApiError {

@@ -1,7 +1,7 @@
 //! `/incidents` (Togai's resource) and their timelines.
 
 use super::auth::{Caller, Need};
-use super::{ApiError, AppState, Json, Page, next_token};
+use super::{ApiError, AppState, Json, OptionalJson, Page, next_token};
 use crate::store::incidents::{
     Incident as StoredIncident, IncidentFilter, IncidentStatus, TimelineEntry,
 };
@@ -13,10 +13,12 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// An incident: Togai's fields (`reportData` is the snapshot at opening), plus the subject,
-/// the latest and closing snapshots, and who acknowledged or closed it.
+/// An incident, exactly as Togai's `Incident` schema has it (Togai's clients refuse any
+/// other field); `reportData` is the snapshot at opening. The subject, summary, the latest
+/// and closing snapshots and who acknowledged or closed it are Tocsin's, at
+/// `GET /incidents/{id}/details`.
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Incident {
     /// Incident id.
     pub id: String,
@@ -40,6 +42,39 @@ pub struct Incident {
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+impl From<&StoredIncident> for Incident {
+    fn from(i: &StoredIncident) -> Self {
+        Self {
+            id: i.id.clone(),
+            alert_id: i.alert_id.clone(),
+            alert_version: i.alert_version,
+            alert_template_id: i.template_id.clone(),
+            valid_until: i.valid_until,
+            report_data: i.report_open.clone(),
+            status: i.status,
+            last_checked_at: i.last_checked_at,
+            created_at: i.created_at,
+            updated_at: i.updated_at,
+        }
+    }
+}
+
+impl From<StoredIncident> for Incident {
+    fn from(i: StoredIncident) -> Self {
+        Self::from(&i)
+    }
+}
+
+/// Tocsin's view of an incident: Togai's fields, plus the subject, the latest and closing
+/// snapshots, and who acknowledged or closed it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IncidentDetails {
+    /// Togai's fields.
+    #[serde(flatten)]
+    pub incident: Incident,
     /// What breached: usually the owner id.
     pub subject: String,
     /// The latest one-line summary.
@@ -62,19 +97,10 @@ pub struct Incident {
     pub acknowledged_by: Option<String>,
 }
 
-impl From<StoredIncident> for Incident {
+impl From<StoredIncident> for IncidentDetails {
     fn from(i: StoredIncident) -> Self {
         Self {
-            id: i.id,
-            alert_id: i.alert_id,
-            alert_version: i.alert_version,
-            alert_template_id: i.template_id,
-            valid_until: i.valid_until,
-            report_data: i.report_open,
-            status: i.status,
-            last_checked_at: i.last_checked_at,
-            created_at: i.created_at,
-            updated_at: i.updated_at,
+            incident: Incident::from(&i),
             subject: i.subject,
             summary: i.summary,
             latest_report_data: i.report_latest,
@@ -112,12 +138,21 @@ pub struct Filters {
     pub page_size: Option<i64>,
 }
 
-/// Togai's `UpdateIncidentStatusRequest`.
-#[derive(Debug, Deserialize, ToSchema)]
+/// Togai's `UpdateIncidentStatusRequest`; the body is optional, and no body closes.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateIncidentStatusRequest {
-    /// Only CLOSED.
-    pub status: IncidentStatus,
+    /// Only CLOSED: operators acknowledge incidents by phone.
+    pub status: SettableStatus,
+}
+
+/// The one status the API sets.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SettableStatus {
+    /// Close the incident: its loop stops and its live call ends.
+    #[default]
+    Closed,
 }
 
 /// An incident's timeline.
@@ -176,21 +211,18 @@ async fn get(
 }
 
 /// Close an incident.
-#[utoipa::path(put, path = "/incidents/{incident_id}/status", tag = "incidents", request_body = UpdateIncidentStatusRequest,
+#[utoipa::path(put, path = "/incidents/{incident_id}/status", tag = "incidents",
     params(("incident_id" = String, Path, description = "Incident id")),
+    request_body(content = Option<UpdateIncidentStatusRequest>, description = "Optional; no body closes"),
     responses((status = 200, body = Incident), (status = 404, description = "No such incident"), (status = 422, description = "Only CLOSED can be set")))]
 async fn update_status(
     State(core): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Json(request): Json<UpdateIncidentStatusRequest>,
+    OptionalJson(request): OptionalJson<UpdateIncidentStatusRequest>,
 ) -> Result<Json<Incident>, ApiError> {
     caller.require(Need::Edit)?;
-    if request.status != IncidentStatus::Closed {
-        return Err(ApiError::Unprocessable(
-            "status can only be set to CLOSED; operators acknowledge incidents by phone".into(),
-        ));
-    }
+    let SettableStatus::Closed = request.status;
     let before = find(&core, &id).await?;
     let incident = core
         .store
@@ -206,6 +238,20 @@ async fn update_status(
         });
     }
     Ok(Json(incident.into()))
+}
+
+/// Tocsin's view of one incident: Togai's fields, the subject, summary, latest and closing
+/// snapshots, and who acknowledged or closed it.
+#[utoipa::path(get, path = "/incidents/{incident_id}/details", tag = "incidents",
+    params(("incident_id" = String, Path, description = "Incident id")),
+    responses((status = 200, body = IncidentDetails), (status = 404, description = "No such incident")))]
+async fn get_details(
+    State(core): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<IncidentDetails>, ApiError> {
+    caller.require(Need::Read)?;
+    Ok(Json(find(&core, &id).await?.into()))
 }
 
 /// An incident's timeline: evaluations that changed it, calls, key presses, closing.
@@ -230,5 +276,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list))
         .routes(routes!(get))
         .routes(routes!(update_status))
+        .routes(routes!(get_details))
         .routes(routes!(timeline))
 }

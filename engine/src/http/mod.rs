@@ -6,6 +6,7 @@
 pub mod alert_templates;
 pub mod alerts;
 pub mod auth;
+pub mod details;
 pub mod entities;
 pub mod error;
 pub mod events;
@@ -15,6 +16,7 @@ pub mod keys;
 pub mod ops;
 pub mod plugins;
 pub mod rosters;
+pub mod serve;
 pub mod twilio;
 
 use crate::app::Core;
@@ -263,6 +265,83 @@ pub fn router(core: AppState) -> axum::Router {
             }),
         )
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(axum::middleware::map_response(error_as_json))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
+        .layer(axum::middleware::map_request(refuse_long_uris))
         .layer(TraceLayer::new_for_http())
         .with_state(core)
+}
+
+/// Longest request target (path and query) read, in bytes. Every URL of this API is far
+/// shorter; hyper's own limit is 64 KiB and answers with an empty body.
+pub const URI_LIMIT: usize = 8 << 10;
+
+async fn refuse_long_uris(
+    request: axum::extract::Request,
+) -> Result<axum::extract::Request, ApiError> {
+    let length = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len());
+    if length > URI_LIMIT {
+        return Err(ApiError::UriTooLong(format!(
+            "the request target is {length} bytes; at most {URI_LIMIT} are read"
+        )));
+    }
+    Ok(request)
+}
+
+/// A handler that panicked answers 500 like any internal error (the connection stays up,
+/// the panic is logged), instead of dropping the connection without a word.
+fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic without a message");
+    axum::response::IntoResponse::into_response(ApiError::Internal(format!(
+        "a request handler panicked: {message}"
+    )))
+}
+
+/// Every error answer has the `{"message": …}` shape: the ones axum and tower write
+/// themselves (a query string or path that does not parse, a method a route lacks, a body
+/// over its limit) come as plain text or empty, and are rewritten here, keeping their status
+/// and headers (`Allow` on a 405).
+async fn error_as_json(response: axum::response::Response) -> axum::response::Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4 << 10)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let message = match (status, text.trim()) {
+        (axum::http::StatusCode::METHOD_NOT_ALLOWED, _) => {
+            let allowed = parts
+                .headers
+                .get(axum::http::header::ALLOW)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            format!("this method is not allowed here; allowed: {allowed}")
+        }
+        (_, "") => status
+            .canonical_reason()
+            .unwrap_or("the request failed")
+            .to_owned(),
+        (_, text) => text.to_owned(),
+    };
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    parts.headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    let body = serde_json::json!({ "message": error::bounded(message) }).to_string();
+    axum::response::Response::from_parts(parts, axum::body::Body::from(body))
 }

@@ -96,25 +96,24 @@ pub fn raw_json(value: &impl serde::Serialize) -> Box<RawValue> {
     serde_json::value::to_raw_value(value).expect("JSON values serialize")
 }
 
+/// The id a details object names: its one value (under `id` or Togai's key for the type,
+/// which the API checked when the alert was written).
 fn id_of(details: Option<&RawValue>) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Details {
-        id: Option<Value>,
-    }
-    match serde_json::from_str::<Details>(details?.get()).ok()?.id? {
-        Value::String(s) => Some(s),
+    let map: serde_json::Map<String, Value> = serde_json::from_str(details?.get()).ok()?;
+    match map.get("id").or_else(|| map.values().next())? {
+        Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
 }
 
 impl Alert {
-    /// `ownerDetails.id`.
+    /// The owner `ownerDetails` names.
     pub fn owner_id(&self) -> Option<String> {
         id_of(self.owner_details.as_deref())
     }
 
-    /// `entityDetails.id`.
+    /// The entity `entityDetails` names.
     pub fn entity_id(&self) -> Option<String> {
         id_of(self.entity_details.as_deref())
     }
