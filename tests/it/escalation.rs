@@ -1159,3 +1159,36 @@ async fn an_alertmanager_alarm_rings_an_operator_and_its_resolution_closes_the_i
     app.stop().await;
     phones.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_summary_full_of_control_characters_is_still_spoken_and_accepted() {
+    let phones = Phones::start(&[(A, "accept")]).await;
+    let app = escalating_app(&phones).await;
+    let roster = create_roster(&app, &[("Ada\u{7}\u{0}", A)], json!({})).await;
+    route_all_to(&app, &roster).await;
+    let alert = alarm_alert(&app).await;
+    app.put_entity(
+        "ALARM",
+        "a1",
+        Some(("INTEGRATION", "int1")),
+        json!({"source": "generic", "name": "DiskFull", "resource": "db-1", "severity": "critical",
+               "state": "FIRING", "summary": "disk\u{0}full\u{b}on \u{1b}[31mdb-1\u{FFFE}\u{202E} <now> & \"then\"",
+               "startedAt": "2026-03-04T09:58:00Z"}),
+    )
+    .await;
+
+    let incident = incident_where(&app, &alert, |i| i["status"] == "ACKNOWLEDGED").await;
+    assert_eq!(incident["acknowledgedBy"], "Ada\u{7}\u{0}");
+    let calls = phones.calls().await;
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0]["digits"], json!(["1"]));
+    let heard = calls[0]["heard"][0].as_str().unwrap();
+    assert!(
+        heard.starts_with("This is Tocsin. Ada, an incident needs you: ")
+            && heard.contains("disk full on [31mdb-1 <now> & \"then\". Press 1 to accept"),
+        "{heard:?}"
+    );
+    assert!(!heard.chars().any(char::is_control), "{heard:?}");
+    app.stop().await;
+    phones.server.stop().await;
+}

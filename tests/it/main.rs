@@ -4,6 +4,7 @@ mod access;
 mod api_errors;
 mod cli;
 mod escalation;
+mod hardening;
 mod hooks;
 mod hostile;
 mod loading;

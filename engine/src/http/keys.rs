@@ -1,13 +1,13 @@
 //! `/api_keys` and `/audit`: admin only; every key change is audited.
 
 use super::auth::{Caller, Need, generate_secret};
-use super::{ApiError, AppState, Json};
+use super::{ApiError, AppState, Json, Page, next_token};
 use crate::store::incidents::new_id;
 use crate::store::keys::{ApiKey, AuditEntry, Role};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -33,9 +33,13 @@ pub struct CreatedKey {
 
 /// Every key, without secrets.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct KeysPage {
-    /// The keys.
+    /// The keys, in id order.
     pub data: Vec<ApiKey>,
+    /// Pass as `nextToken` for the next page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
 }
 
 /// Audit entries, newest first.
@@ -46,15 +50,6 @@ pub struct AuditPage {
     pub data: Vec<AuditEntry>,
     /// Pass as `nextToken` for older entries.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_token: Option<String>,
-}
-
-/// Audit paging.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
-#[into_params(parameter_in = Query)]
-pub struct AuditQuery {
-    /// Where the previous page ended.
     pub next_token: Option<String>,
 }
 
@@ -92,12 +87,17 @@ async fn create(
 }
 
 /// List API keys.
-#[utoipa::path(get, path = "/api_keys", tag = "keys", responses((status = 200, body = KeysPage)))]
-async fn list(State(core): State<AppState>, caller: Caller) -> Result<Json<KeysPage>, ApiError> {
+#[utoipa::path(get, path = "/api_keys", tag = "keys", params(Page), responses((status = 200, body = KeysPage)))]
+async fn list(
+    State(core): State<AppState>,
+    caller: Caller,
+    Query(page): Query<Page>,
+) -> Result<Json<KeysPage>, ApiError> {
     caller.require(Need::Admin)?;
-    Ok(Json(KeysPage {
-        data: core.store.list_keys().await?,
-    }))
+    let size = page.size()?;
+    let data = core.store.list_keys(page.after()?.as_deref(), size).await?;
+    let next_token = next_token(&data, size, |k| &k.id);
+    Ok(Json(KeysPage { data, next_token }))
 }
 
 /// Revoke an API key.
@@ -128,27 +128,23 @@ async fn revoke(
 }
 
 /// Read the audit log.
-#[utoipa::path(get, path = "/audit", tag = "keys", params(AuditQuery), responses((status = 200, body = AuditPage)))]
+#[utoipa::path(get, path = "/audit", tag = "keys", params(Page), responses((status = 200, body = AuditPage)))]
 async fn audit(
     State(core): State<AppState>,
     caller: Caller,
-    Query(query): Query<AuditQuery>,
+    Query(page): Query<Page>,
 ) -> Result<Json<AuditPage>, ApiError> {
     caller.require(Need::Admin)?;
-    const SIZE: i64 = 100;
-    let before = query
-        .next_token
-        .as_deref()
-        .map(|t| {
-            crate::store::after_id(t)
-                .and_then(|id| id.parse::<i64>().ok())
-                .ok_or_else(|| {
-                    ApiError::BadRequest("nextToken is not one this server issued".into())
-                })
+    let size = page.size()?;
+    let before = page
+        .after()?
+        .map(|id| {
+            id.parse::<i64>()
+                .map_err(|_| ApiError::BadRequest("nextToken is not one this server issued".into()))
         })
         .transpose()?;
-    let data = core.store.list_audit(before, SIZE).await?;
-    let next_token = if data.len() as i64 == SIZE {
+    let data = core.store.list_audit(before, size).await?;
+    let next_token = if data.len() as i64 == size {
         crate::store::next_token(data.last().map(|e| e.id.to_string()).as_deref())
     } else {
         None

@@ -18,6 +18,7 @@ pub mod plugins;
 pub mod rosters;
 pub mod serve;
 pub mod twilio;
+pub mod values;
 
 use crate::app::Core;
 use axum::extract::DefaultBodyLimit;
@@ -111,7 +112,7 @@ async fn body<S: Send + Sync>(
 }
 
 /// Reads a JSON object into `T`: a syntax error is 400, a value of the wrong shape 422
-/// naming where it is.
+/// naming where it is, and so is a value no template could read ([`values`]).
 fn object<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => {}
@@ -147,6 +148,8 @@ fn object<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     deserializer
         .end()
         .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    // Well-formed and of the right shape; now, is every value one a template can read?
+    values::check(bytes)?;
     Ok(value)
 }
 
@@ -307,7 +310,7 @@ fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::R
 /// Every error answer has the `{"message": …}` shape: the ones axum and tower write
 /// themselves (a query string or path that does not parse, a method a route lacks, a body
 /// over its limit) come as plain text or empty, and are rewritten here, keeping their status
-/// and headers (`Allow` on a 405).
+/// and headers.
 async fn error_as_json(response: axum::response::Response) -> axum::response::Response {
     let status = response.status();
     let is_json = response
@@ -323,13 +326,9 @@ async fn error_as_json(response: axum::response::Response) -> axum::response::Re
         .unwrap_or_default();
     let text = String::from_utf8_lossy(&text);
     let message = match (status, text.trim()) {
+        // axum adds `Allow` after this layer has run.
         (axum::http::StatusCode::METHOD_NOT_ALLOWED, _) => {
-            let allowed = parts
-                .headers
-                .get(axum::http::header::ALLOW)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            format!("this method is not allowed here; allowed: {allowed}")
+            "this method is not allowed here; the Allow header lists those that are".to_owned()
         }
         (_, "") => status
             .canonical_reason()

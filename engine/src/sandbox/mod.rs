@@ -251,7 +251,7 @@ impl Sandbox {
             }),
         };
         let info = plugin.instance()?.describe()?;
-        let validator = jsonschema::validator_for(&info.params_schema).map_err(|e| {
+        let validator = params_validator(&info.params_schema).map_err(|e| {
             Error::Plugin(format!(
                 "the plugin's parameter schema is not valid JSON Schema: {e}"
             ))
@@ -261,6 +261,37 @@ impl Sandbox {
         inner.params_validator = Some(validator);
         Ok(plugin)
     }
+}
+
+/// The SDK's schema of a [`tocsin_sdk::Decimal`] parameter carries this pattern. A string
+/// can match it and still be no decimal (`"1e30"`, 40 digits), which the template would
+/// only find at its first evaluation; such strings are marked with the `decimal` format,
+/// checked by parsing them as the template will.
+const SDK_DECIMAL_PATTERN: &str = "^\\s*[-+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][-+]?[0-9]+)?\\s*$";
+
+fn params_validator(
+    schema: &serde_json::Value,
+) -> std::result::Result<jsonschema::Validator, jsonschema::ValidationError<'static>> {
+    fn mark(schema: &mut serde_json::Value) {
+        match schema {
+            serde_json::Value::Object(map) => {
+                if map.get("pattern").and_then(|p| p.as_str()) == Some(SDK_DECIMAL_PATTERN) {
+                    map.insert("format".into(), "decimal".into());
+                }
+                map.values_mut().for_each(mark);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(mark),
+            _ => {}
+        }
+    }
+    let mut schema = schema.clone();
+    mark(&mut schema);
+    jsonschema::options()
+        .with_format("decimal", |text: &str| {
+            text.parse::<tocsin_sdk::Decimal>().is_ok()
+        })
+        .should_validate_formats(true)
+        .build(&schema)
 }
 
 fn placeholder_info() -> TemplateInfo {

@@ -123,8 +123,10 @@ impl Store {
     }
 
     /// Every key.
-    pub async fn list_keys(&self) -> Result<Vec<ApiKey>> {
-        let rows = sqlx::query("SELECT * FROM api_keys ORDER BY id")
+    pub async fn list_keys(&self, after_id: Option<&str>, limit: i64) -> Result<Vec<ApiKey>> {
+        let rows = sqlx::query("SELECT * FROM api_keys WHERE id > ? ORDER BY id LIMIT ?")
+            .bind(after_id.unwrap_or(""))
+            .bind(limit)
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.iter().map(key_from_row).collect())
