@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 /// refuse any other field). The component's version, digest, report schema and whether it
 /// auto-resolves are Tocsin's, at `GET /plugins/{id}`.
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct AlertTemplate {
     /// Template id.
     pub id: String,

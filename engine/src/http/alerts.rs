@@ -23,7 +23,7 @@ use utoipa_axum::routes;
 /// field). When its validity ends and how its last evaluation went are Tocsin's, at
 /// `GET /alerts/{id}/details`.
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Alert {
     /// Alert id.
     pub id: String,
@@ -123,10 +123,12 @@ pub struct CreateAlertRequest {
     pub interval: i64,
     /// Minutes from creation the alert stays valid, 1 to 52,560,000 (100 years); 0 or
     /// absent means forever.
-    #[schema(minimum = 0, maximum = 52_560_000)]
+    #[schema(nullable = false, minimum = 0, maximum = 52_560_000)]
+    #[serde(default, deserialize_with = "details::present")]
     pub validity: Option<i64>,
     /// Free text, up to 1,000 bytes.
-    #[schema(max_length = 1000)]
+    #[schema(nullable = false, max_length = 1000)]
+    #[serde(default, deserialize_with = "details::present")]
     pub description: Option<String>,
     /// The one entity to narrow the alert to: `{"<Togai key>": "<id>"}` (`usageMeterId`,
     /// `featureId`, … as the template's `entitySchema` says) or `{"id": "<id>"}`.
@@ -139,7 +141,8 @@ pub struct CreateAlertRequest {
     #[schema(value_type = Option<Object>)]
     pub owner_details: Given<Map<String, Value>>,
     /// Parameters, valid under the template's schema.
-    #[schema(value_type = Option<Object>)]
+    #[schema(nullable = false, value_type = Option<Object>)]
+    #[serde(default, deserialize_with = "details::present")]
     pub parameters: Option<Map<String, Value>>,
     /// ACTIVE or INACTIVE.
     pub status: AlertStatus,
@@ -150,18 +153,24 @@ pub struct CreateAlertRequest {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateAlertRequest {
     /// Free text, up to 1,000 bytes.
-    #[schema(max_length = 1000)]
+    #[schema(nullable = false, max_length = 1000)]
+    #[serde(default, deserialize_with = "details::present")]
     pub description: Option<String>,
     /// ACTIVE or INACTIVE.
+    #[schema(nullable = false)]
+    #[serde(default, deserialize_with = "details::present")]
     pub status: Option<AlertStatus>,
     /// Evaluation interval in minutes, 1 to 525,600; 0 takes the template's default.
-    #[schema(minimum = 0, maximum = 525_600)]
+    #[schema(nullable = false, minimum = 0, maximum = 525_600)]
+    #[serde(default, deserialize_with = "details::present")]
     pub interval: Option<i64>,
     /// Minutes from creation the alert stays valid, 1 to 52,560,000; 0 means forever.
-    #[schema(minimum = 0, maximum = 52_560_000)]
+    #[schema(nullable = false, minimum = 0, maximum = 52_560_000)]
+    #[serde(default, deserialize_with = "details::present")]
     pub validity: Option<i64>,
     /// Parameters, valid under the template's schema.
-    #[schema(value_type = Option<Object>)]
+    #[schema(nullable = false, value_type = Option<Object>)]
+    #[serde(default, deserialize_with = "details::present")]
     pub parameters: Option<Map<String, Value>>,
 }
 

@@ -32,6 +32,15 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Given<T> {
     }
 }
 
+/// For `#[serde(default, deserialize_with = "present")]`: a field that may be left out but is
+/// never `null` (Togai's schemas make none of their fields nullable, and a `null` that
+/// silently meant "unchanged" would hide a client's bug).
+pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
+}
+
 /// Togai's key for an id of `type_name`: `ACCOUNT` → `accountId`, `USAGE_METER` →
 /// `usageMeterId`, `UsageMeter` → `usageMeterId`.
 pub fn togai_key(type_name: &str) -> String {

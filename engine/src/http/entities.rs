@@ -20,8 +20,10 @@ const NAME_LIMIT: usize = 256;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EntitySnapshot {
     /// Owner type, such as ACCOUNT.
+    #[schema(min_length = 1, max_length = 256)]
     pub owner_type: Option<String>,
     /// Owner id.
+    #[schema(min_length = 1, max_length = 256)]
     pub owner_id: Option<String>,
     /// The entity's attributes (`balance`, `status`…), a JSON object. Kept as the text
     /// sent: it is stored and handed to templates as it is, never parsed on the way.
@@ -99,6 +101,7 @@ pub struct Filters {
     /// Where the previous page ended.
     pub next_token: Option<String>,
     /// Items per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub page_size: Option<i64>,
 }
 

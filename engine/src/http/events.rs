@@ -23,6 +23,7 @@ const BATCH_LIMIT: usize = 1000;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Event {
     /// Idempotency key.
+    #[schema(min_length = 1, max_length = 256)]
     pub id: String,
     /// Event type, such as `usage`.
     #[serde(rename = "type")]
@@ -38,7 +39,7 @@ pub struct Event {
     /// When it happened, RFC 3339.
     pub timestamp: DateTime<Utc>,
     /// Quantity, a decimal number or string.
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = super::values::decimal_schema)]
     pub value: Option<Decimal>,
     /// Free attributes; string ones can be matched by templates.
     #[serde(default)]
@@ -67,6 +68,7 @@ impl From<StoredEvent> for Event {
 #[serde(deny_unknown_fields)]
 pub struct EventBatch {
     /// 1 to 1000 events.
+    #[schema(min_items = 1, max_items = 1000)]
     pub events: Vec<Event>,
 }
 
@@ -98,6 +100,7 @@ pub struct Filters {
     /// Where the previous page ended.
     pub next_token: Option<String>,
     /// Items per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub page_size: Option<i64>,
 }
 

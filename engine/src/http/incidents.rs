@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 /// and closing snapshots and who acknowledged or closed it are Tocsin's, at
 /// `GET /incidents/{id}/details`.
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Incident {
     /// Incident id.
     pub id: String,
@@ -135,6 +135,7 @@ pub struct Filters {
     /// Where the previous page ended.
     pub next_token: Option<String>,
     /// Items per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub page_size: Option<i64>,
 }
 

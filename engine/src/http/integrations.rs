@@ -32,6 +32,7 @@ pub const HOOK_BODY_LIMIT: usize = 256 << 10;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateIntegrationRequest {
     /// Name.
+    #[schema(min_length = 1, max_length = 256)]
     pub name: String,
     /// aws-sns, aws-eventbridge, gcp-monitoring, azure-monitor, alertmanager, grafana,
     /// uptime-kuma, pingdom or generic.

@@ -16,6 +16,7 @@ use utoipa_axum::routes;
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
     /// Who or what the key is for.
+    #[schema(min_length = 1, max_length = 256)]
     pub name: String,
     /// admin, editor, viewer or ingest.
     pub role: Role,

@@ -58,7 +58,8 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Json<T> 
 }
 
 /// A JSON object body that may also be left out (Togai's `PATCH /alerts/{id}` and
-/// `PUT /incidents/{id}/status` make theirs optional): no body at all reads as `T::default()`.
+/// `PUT /incidents/{id}/status` make theirs optional): no body at all, or `null`, reads as
+/// `T::default()`.
 #[derive(Debug)]
 pub struct OptionalJson<T>(pub T);
 
@@ -67,7 +68,8 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Default> FromRequest<S> fo
 
     async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
         let (is_json, bytes) = body(request, state).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) && (!is_json || bytes.is_empty()) {
+        let text = bytes.trim_ascii();
+        if (text.is_empty() && (!is_json || bytes.is_empty())) || (is_json && text == b"null") {
             return Ok(Self(T::default()));
         }
         if !is_json {
@@ -179,6 +181,7 @@ pub struct Page {
     /// Where the previous page ended.
     pub next_token: Option<String>,
     /// Items per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub page_size: Option<i64>,
 }
 
@@ -216,9 +219,19 @@ pub fn next_token<T>(items: &[T], size: i64, id: impl Fn(&T) -> &str) -> Option<
     }
 }
 
+/// The body of every 4xx and 5xx answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorBody {
+    /// What went wrong, and what to fix; at most 500 characters.
+    #[schema(max_length = 500)]
+    pub message: String,
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Tocsin", description = "Alerting rules engine with phone escalation. The alert resources follow Togai's alerts API."),
+    components(schemas(ErrorBody)),
     modifiers(&SecuritySchemes),
     security(("bearerAuth" = []), ("apiKeyAuth" = [])),
 )]
@@ -256,6 +269,8 @@ pub fn router(core: AppState) -> axum::Router {
         // Uploads carry a compiled component, larger than any JSON body.
         .merge(plugins::router())
         .split_for_parts();
+    let mut openapi = openapi;
+    declare_errors(&mut openapi);
     let openapi = Arc::new(openapi);
     router
         // Twilio's webhooks: form bodies of a few hundred bytes.
@@ -273,6 +288,90 @@ pub fn router(core: AppState) -> axum::Router {
         .layer(axum::middleware::map_request(refuse_long_uris))
         .layer(TraceLayer::new_for_http())
         .with_state(core)
+}
+
+/// Declares, on every operation, each error status it can answer (all with [`ErrorBody`]):
+/// 400 and 414 for a query or path that does not parse; 401 and 403 where a key is needed;
+/// 404 where the path names something; 409 for writes that can conflict; 413, 415 and 422
+/// where a body is read. One place, so a new operation cannot forget one.
+fn declare_errors(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let error = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    for (path, item) in openapi.paths.paths.iter_mut() {
+        let operations = [
+            (&mut item.get, false),
+            (&mut item.put, true),
+            (&mut item.post, true),
+            (&mut item.delete, true),
+            (&mut item.patch, true),
+        ];
+        for (operation, writes) in operations {
+            let Some(operation) = operation.as_mut() else {
+                continue;
+            };
+            let public = operation.security.as_ref().is_some_and(|s| {
+                serde_json::to_value(s).is_ok_and(|v| v == serde_json::json!([{}]))
+            });
+            let mut statuses = vec![
+                ("400", "The query string or path does not parse"),
+                ("414", "The request target is too long"),
+            ];
+            if !public || path.starts_with("/hooks/") {
+                statuses.push(("401", "No valid key"));
+            }
+            if !public {
+                statuses.push(("403", "The key's role may not do this"));
+            }
+            if path.contains('{') {
+                statuses.push(("404", "No such thing"));
+            }
+            if writes {
+                statuses.push(("409", "Conflicts with the current state"));
+            }
+            if operation.request_body.is_some() {
+                statuses.extend([
+                    ("413", "The body is too large"),
+                    (
+                        "415",
+                        "The body is not of the content type this operation reads",
+                    ),
+                    (
+                        "422",
+                        "The body is well-formed but not valid: the message says why",
+                    ),
+                ]);
+            }
+            for (status, description) in statuses {
+                let responses = &mut operation.responses.responses;
+                match responses.get_mut(status) {
+                    None => {
+                        responses.insert(status.to_owned(), RefOr::T(error(description)));
+                    }
+                    // Declared by the operation with only a description: give it the body.
+                    Some(RefOr::T(response)) if response.content.is_empty() => {
+                        *response = error(&response.description.clone());
+                    }
+                    Some(_) => {}
+                }
+            }
+            // 5xx: the cause is logged, the body says nothing more.
+            operation
+                .responses
+                .responses
+                .entry("500".to_owned())
+                .or_insert_with(|| RefOr::T(error("Our fault; the cause is logged")));
+        }
+    }
 }
 
 /// Longest request target (path and query) read, in bytes. Every URL of this API is far

@@ -74,6 +74,11 @@ impl From<&Registered> for Plugin {
     }
 }
 
+/// A WebAssembly component's bytes.
+#[derive(Debug, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct Component(pub Vec<u8>);
+
 /// Every registered template's component.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PluginList {
@@ -129,7 +134,7 @@ impl From<UploadError> for ApiError {
 
 /// Register a template from a WebAssembly component, or upgrade it to a higher version.
 #[utoipa::path(post, path = "/plugins", tag = "plugins",
-    request_body(content = Vec<u8>, content_type = "application/wasm", description = "The component, built with tocsin-sdk for wasm32-wasip2"),
+    request_body(content = Component, content_type = "application/wasm", description = "The component, built with tocsin-sdk for wasm32-wasip2"),
     responses((status = 201, body = Plugin, description = "Registered"), (status = 200, body = Plugin, description = "Upgraded, or already registered"),
         (status = 409, description = "Not a higher version"), (status = 413, description = "Too large"), (status = 415, description = "Not application/wasm"), (status = 422, description = "Not a valid template component")))]
 async fn upload(

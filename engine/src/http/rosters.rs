@@ -25,12 +25,16 @@ const MEMBER_LIMIT: usize = 50;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RosterRequest {
     /// Name.
+    #[schema(min_length = 1, max_length = 256)]
     pub name: String,
-    /// Operators in calling order.
+    /// Operators in calling order, 1 to 50.
+    #[schema(min_items = 1, max_items = 50)]
     pub members: Vec<Member>,
     /// Times the whole roster is called before giving up, 1 to 10 (default 1).
+    #[schema(minimum = 1, maximum = 10)]
     pub loops: Option<u32>,
     /// Seconds a phone rings before it counts as unanswered, 5 to 600 (default 30).
+    #[schema(minimum = 5, maximum = 600)]
     pub ring_timeout_seconds: Option<u32>,
     /// Where to POST (JSON) when every loop is spent without an acceptance.
     pub fallback_url: Option<String>,

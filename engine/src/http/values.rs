@@ -99,6 +99,23 @@ pub fn check(text: &[u8]) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The OpenAPI schema of a decimal: a string of digits (as the SDK writes it) or a JSON
+/// number; absent or null for none.
+pub fn decimal_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some(
+            r"^\s*[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$",
+        )))
+        .item(ObjectBuilder::new().schema_type(Type::Number))
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .description(Some(
+            "A decimal number, as a string such as \"12.50\" or a JSON number",
+        ))
+        .build()
+        .into()
+}
+
 fn hex4(text: &[u8], at: usize) -> Option<u32> {
     let digits = std::str::from_utf8(text.get(at..at + 4)?).ok()?;
     u32::from_str_radix(digits, 16).ok()

@@ -18,8 +18,10 @@ use tocsin_sdk::time::Timestamp;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Member {
     /// Who.
+    #[schema(min_length = 1, max_length = 256)]
     pub name: String,
     /// E.164 phone number.
+    #[schema(pattern = r"^\+[1-9][0-9]{1,14}$")]
     pub phone: String,
 }
 
