@@ -1,6 +1,5 @@
 //! The one error type of the HTTP layer: a status and `{"message": …}`.
 
-use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -91,26 +90,6 @@ pub fn bounded(mut message: String) -> String {
         message.push('…');
     }
     message
-}
-
-impl From<JsonRejection> for ApiError {
-    fn from(rejection: JsonRejection) -> Self {
-        let text = rejection.body_text();
-        match rejection {
-            JsonRejection::JsonDataError(_) => Self::Unprocessable(text),
-            JsonRejection::JsonSyntaxError(_) => Self::BadRequest(text),
-            JsonRejection::MissingJsonContentType(_) => Self::UnsupportedMediaType(
-                "the body must be JSON, with `Content-Type: application/json`".into(),
-            ),
-            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Self::PayloadTooLarge(format!(
-                    "the body is larger than the {} byte limit",
-                    super::JSON_BODY_LIMIT
-                ))
-            }
-            _ => Self::BadRequest(text),
-        }
-    }
 }
 
 impl From<crate::store::Error> for ApiError {

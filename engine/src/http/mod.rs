@@ -58,8 +58,9 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Json<T> 
 }
 
 /// A JSON object body that may also be left out (Togai's `PATCH /alerts/{id}` and
-/// `PUT /incidents/{id}/status` make theirs optional): no body at all, or `null`, reads as
-/// `T::default()`.
+/// `PUT /incidents/{id}/status` make theirs optional): no body at all reads as
+/// `T::default()`; a body that is there must be an object, so `null` is refused like any
+/// other non-object.
 #[derive(Debug)]
 pub struct OptionalJson<T>(pub T);
 
@@ -69,7 +70,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Default> FromRequest<S> fo
     async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
         let (is_json, bytes) = body(request, state).await?;
         let text = bytes.trim_ascii();
-        if (text.is_empty() && (!is_json || bytes.is_empty())) || (is_json && text == b"null") {
+        if text.is_empty() && (!is_json || bytes.is_empty()) {
             return Ok(Self(T::default()));
         }
         if !is_json {
