@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::escalation::{self, Escalation};
 use crate::evaluator::{self, Queue};
 use crate::http::{self, auth::KeyRing};
+use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::sandbox::{Limits, Sandbox};
@@ -21,7 +22,7 @@ use anyhow::Context as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tocsin_sdk::time::Timestamp;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// Everything the handlers, evaluator and scheduler share.
@@ -47,8 +48,8 @@ pub struct Core {
     pub keys: KeyRing,
     /// Group commit for pushed data.
     pub ingest: Ingest,
-    /// Incidents opening and closing, for whoever listens (benchmarks, tests).
-    pub incidents: broadcast::Sender<IncidentEvent>,
+    /// The incident lifecycle's announcements.
+    pub incidents: Lifecycle,
     /// Phone escalation.
     pub escalation: Escalation,
     /// Pruning of resolved alarms.
@@ -57,24 +58,7 @@ pub struct Core {
     pub sns: crate::hooks::sns::Sns,
 }
 
-/// An incident changed status.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IncidentEvent {
-    /// An evaluation opened it.
-    Opened {
-        /// The incident.
-        incident_id: String,
-        /// Its alert.
-        alert_id: String,
-        /// The finding's subject.
-        subject: String,
-    },
-    /// It closed, by resolution, API or expiry.
-    Closed {
-        /// The incident.
-        incident_id: String,
-    },
-}
+pub use crate::lifecycle::IncidentEvent;
 
 impl Core {
     /// Puts a new or changed alert in the catalog, evaluates it now and plans its next turn.
@@ -168,21 +152,12 @@ impl Core {
         match self.store.unclosed_incidents_of(&alert.id).await {
             Ok(ids) => {
                 for id in ids {
-                    match self
-                        .store
-                        .close_incident(&id, now, "validity ended", "expired")
+                    if let Err(e) = self
+                        .incidents
+                        .close(&self.store, &id, now, "validity ended", "expired")
                         .await
                     {
-                        Ok(_) => {
-                            self.escalation.wake();
-                            self.metrics.incidents_closed.inc();
-                            let _ = self
-                                .incidents
-                                .send(IncidentEvent::Closed { incident_id: id });
-                        }
-                        Err(e) => {
-                            tracing::error!(incident = %id, error = %e, "could not close an expired alert's incident")
-                        }
+                        tracing::error!(incident = %id, error = %e, "could not close an expired alert's incident")
                     }
                 }
             }
@@ -272,6 +247,15 @@ impl Server {
         let (ingest, ingest_task) = Ingest::start(store.clone(), writer.handle());
         let sns = crate::hooks::sns::Sns::new(config.sns_api_base.as_deref())
             .map_err(|e| anyhow::anyhow!("TOCSIN_SNS_API_BASE: {e}"))?;
+        let metrics = Metrics::default();
+        let escalation = Escalation::new(
+            config.twilio.clone().map(twilio::Client::new),
+            simulator.is_some(),
+            public_url,
+            config.calls_per_second,
+            config.gather_timeout_seconds,
+            config.fallback_url.clone(),
+        );
         let core = Arc::new(Core {
             config: config.clone(),
             store,
@@ -280,18 +264,11 @@ impl Server {
             catalog,
             queue,
             schedule: Schedule::default(),
-            metrics: Metrics::default(),
+            incidents: Lifecycle::new(&metrics, escalation.waker()),
+            metrics,
             keys,
             ingest,
-            incidents: broadcast::channel(1024).0,
-            escalation: Escalation::new(
-                config.twilio.clone().map(twilio::Client::new),
-                simulator.is_some(),
-                public_url,
-                config.calls_per_second,
-                config.gather_timeout_seconds,
-                config.fallback_url.clone(),
-            ),
+            escalation,
             alarms: Default::default(),
             sns,
         });

@@ -13,13 +13,13 @@
 //! One that does not is discarded, the alert evaluated whole, and never narrowed again. One
 //! that fails is recorded as that entity's failure, and the alert stays narrowed.
 
-use crate::app::{Core, IncidentEvent};
+use crate::app::Core;
 use crate::registry::Registered;
 use crate::sandbox::Instance;
 use crate::store::alerts::{
     Alert, EvaluationProblem, EvaluationRecord, LastEvaluation, record_evaluations,
 };
-use crate::store::escalation::{Opened, start_escalations, stop_escalation};
+use crate::store::escalation::{Opened, start_escalations};
 use crate::store::incidents::{Change, Observation, apply_findings};
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -652,11 +652,6 @@ async fn record(core: &Core, batch: Vec<Evaluated>) {
             })
             .collect();
         start_escalations(&mut tx, &opened, core.escalation.provider()).await?;
-        for (change, o) in changes.iter().zip(&observations) {
-            if let Change::Resolved(id) = change {
-                stop_escalation(&mut tx, id, o.at, "resolved").await?;
-            }
-        }
         // Of an alert's runs in one batch (narrowed runs of several entities), the last is
         // written down as its last evaluation, with every run's problems.
         let mut problems: HashMap<&str, Vec<&EvaluationProblem>> = HashMap::new();
@@ -687,36 +682,15 @@ async fn record(core: &Core, batch: Vec<Evaluated>) {
             return;
         }
     };
-    if changes
-        .iter()
-        .any(|c| matches!(c, Change::Opened(_) | Change::Resolved(_)))
-    {
-        core.escalation.wake();
-    }
     let subjects: Vec<String> = observations.iter().map(|o| o.subject.to_owned()).collect();
     drop(observations);
-    for ((change, subject), index) in changes.into_iter().zip(subjects).zip(sources) {
-        let alert = &batch[index].alert;
-        match change {
-            Change::Opened(id) => {
-                core.metrics.incidents_opened.inc();
-                tracing::info!(incident = %id, alert = %alert.id, %subject, "incident opened");
-                let _ = core.incidents.send(IncidentEvent::Opened {
-                    incident_id: id,
-                    alert_id: alert.id.clone(),
-                    subject,
-                });
-            }
-            Change::Resolved(id) => {
-                core.metrics.incidents_closed.inc();
-                tracing::info!(incident = %id, alert = %alert.id, %subject, "incident resolved");
-                let _ = core
-                    .incidents
-                    .send(IncidentEvent::Closed { incident_id: id });
-            }
-            Change::Updated(_) | Change::None => {}
-        }
-    }
+    core.incidents.evaluated(
+        changes
+            .into_iter()
+            .zip(subjects)
+            .zip(sources)
+            .map(|((change, subject), index)| (change, batch[index].alert.id.as_str(), subject)),
+    );
     let last: HashSet<usize> = last_of.into_values().collect();
     for (index, e) in batch.into_iter().enumerate() {
         core.metrics

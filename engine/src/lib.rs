@@ -10,6 +10,7 @@ pub mod escalation;
 pub mod evaluator;
 pub mod hooks;
 pub mod http;
+pub mod lifecycle;
 pub mod metrics;
 pub mod registry;
 pub mod sandbox;

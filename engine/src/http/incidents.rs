@@ -224,20 +224,11 @@ async fn update_status(
 ) -> Result<Json<Incident>, ApiError> {
     caller.require(Need::Edit)?;
     let SettableStatus::Closed = request.status;
-    let before = find(&core, &id).await?;
     let incident = core
-        .store
-        .close_incident(&id, core.clock.now(), &caller.key_id, "closed")
+        .incidents
+        .close(&core.store, &id, core.clock.now(), &caller.key_id, "closed")
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no incident {id}")))?;
-    if before.status != IncidentStatus::Closed {
-        core.escalation.wake();
-        core.metrics.incidents_closed.inc();
-        tracing::info!(incident = %id, by = %caller.key_id, "incident closed");
-        let _ = core.incidents.send(crate::app::IncidentEvent::Closed {
-            incident_id: id.clone(),
-        });
-    }
     Ok(Json(incident.into()))
 }
 

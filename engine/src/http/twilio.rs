@@ -3,7 +3,8 @@
 //! without a valid one it is refused with 403 and changes nothing.
 
 use super::{ApiError, AppState};
-use crate::store::escalation::{CallContext, KeyOutcome};
+use crate::escalation::machine::Reply;
+use crate::store::escalation::Answer;
 use crate::twilio::twiml::{self, Verb};
 use crate::twilio::{CallStatus, signature};
 use axum::Router;
@@ -84,7 +85,7 @@ const SPOKEN_NAME_LIMIT: usize = 60;
 
 /// The prompt: the summary inside a one-digit gather. After the first silence the call is
 /// redirected to the second prompt; after the second it ends, which counts as no answer.
-fn prompt(core: &AppState, call_id: &str, context: &CallContext, number: u32) -> Vec<Verb> {
+fn prompt(core: &AppState, call_id: &str, context: &Answer, number: u32) -> Vec<Verb> {
     prompt_verbs(
         core.escalation.public_url(),
         call_id,
@@ -143,15 +144,12 @@ async fn voice(
     let params = verified(&core, &uri, &headers, &body)?;
     let sid = param(&params, "CallSid")?;
     let number = query.prompt.unwrap_or(1).clamp(1, 2);
-    let context = core
+    let answer = core
         .store
         .call_answered(&call_id, sid, number, core.clock.now())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no call {call_id} with CallSid {sid}")))?;
-    if !context.live {
-        return Ok(goodbye("This incident no longer needs you. Goodbye."));
-    }
-    Ok(xml(&prompt(&core, &call_id, &context, number)))
+    Ok(reply(&core, &call_id, &answer, number, None))
 }
 
 async fn gather(
@@ -166,33 +164,36 @@ async fn gather(
     let sid = param(&params, "CallSid")?;
     let digits = param(&params, "Digits")?;
     let number = query.prompt.unwrap_or(1).clamp(1, 2);
-    let outcome = core
+    let answer = core
         .store
         .key_pressed(&call_id, sid, digits, core.clock.now())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no call {call_id} with CallSid {sid}")))?;
-    tracing::info!(call = %call_id, %digits, ?outcome, "key pressed");
+    tracing::info!(call = %call_id, %digits, reply = ?answer.reply, "key pressed");
     core.escalation.wake();
-    let again = |before: Option<String>| async move {
-        let context = core
-            .store
-            .call_answered(&call_id, sid, 1, core.clock.now())
-            .await?
-            .ok_or_else(|| ApiError::NotFound(format!("no call {call_id}")))?;
-        let mut verbs: Vec<Verb> = before.map(Verb::Say).into_iter().collect();
-        verbs.extend(prompt(&core, &call_id, &context, number));
-        Ok::<_, ApiError>(xml(&verbs))
-    };
-    Ok(match outcome {
-        KeyOutcome::Accepted => goodbye("Thank you. The incident is yours. Goodbye."),
-        KeyOutcome::Passed => goodbye("Passing to the next operator. Goodbye."),
-        KeyOutcome::Stale => goodbye("This incident no longer needs you. Goodbye."),
-        KeyOutcome::Repeat => again(None).await?,
-        KeyOutcome::Unknown => {
-            let digits = twiml::speakable(digits, 8);
-            again(Some(format!("Sorry, {digits} is not an option."))).await?
+    Ok(reply(&core, &call_id, &answer, number, Some(digits)))
+}
+
+/// The TwiML for the state machine's reply.
+fn reply(
+    core: &AppState,
+    call_id: &str,
+    answer: &Answer,
+    number: u32,
+    digits: Option<&str>,
+) -> Response {
+    match answer.reply {
+        Reply::Accepted => goodbye("Thank you. The incident is yours. Goodbye."),
+        Reply::Passed => goodbye("Passing to the next operator. Goodbye."),
+        Reply::NotNeeded => goodbye("This incident no longer needs you. Goodbye."),
+        Reply::Prompt => xml(&prompt(core, call_id, answer, number)),
+        Reply::NotAnOption => {
+            let digits = twiml::speakable(digits.unwrap_or_default(), 8);
+            let mut verbs = vec![Verb::Say(format!("Sorry, {digits} is not an option."))];
+            verbs.extend(prompt(core, call_id, answer, number));
+            xml(&verbs)
         }
-    })
+    }
 }
 
 async fn status(

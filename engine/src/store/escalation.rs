@@ -5,6 +5,9 @@
 
 use super::incidents::{new_id, timeline, timeline_many};
 use super::{Result, Store, instant, json, micros, rows_json};
+use crate::escalation::machine::{
+    self, Action, Event, Keypad, Loop, LoopState, NotPlaced, Note, Outcome, Reply, Transition,
+};
 use crate::twilio::CallStatus;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -88,20 +91,6 @@ fn route_from_row(row: &sqlx::sqlite::SqliteRow) -> Route {
     }
 }
 
-/// An escalation's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum EscalationState {
-    /// Calling.
-    Active,
-    /// A member accepted.
-    Accepted,
-    /// Every loop was spent.
-    Exhausted,
-    /// The incident closed first.
-    Stopped,
-}
-
 /// The next call an escalation needs.
 #[derive(Debug, Clone)]
 pub struct PendingCall {
@@ -155,7 +144,7 @@ pub struct CallRecord {
     /// Twilio's status; `None` while the request to place it is in flight.
     pub status: Option<CallStatus>,
     /// How the call ended for the loop.
-    pub outcome: Option<String>,
+    pub outcome: Option<Outcome>,
     /// Ring timeout of its roster.
     pub ring_timeout_seconds: u32,
 }
@@ -169,7 +158,10 @@ fn call_from_row(row: &sqlx::sqlite::SqliteRow) -> CallRecord {
         phone: row.get("phone"),
         sid: row.get("sid"),
         status: CallStatus::parse(row.get("status")),
-        outcome: row.get("outcome"),
+        outcome: row
+            .get::<Option<String>, _>("outcome")
+            .as_deref()
+            .and_then(Outcome::parse),
         ring_timeout_seconds: row.try_get::<i64, _>("ring_timeout_seconds").unwrap_or(60) as u32,
     }
 }
@@ -183,30 +175,15 @@ pub fn mask_phone(phone: &str) -> String {
     format!("…{}", &phone[digits..])
 }
 
-/// What a key press did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyOutcome {
-    /// The member took the incident.
-    Accepted,
-    /// Passed to the next member.
-    Passed,
-    /// Say the prompt again.
-    Repeat,
-    /// Not a key we know.
-    Unknown,
-    /// The call or its loop is already decided; nothing changed.
-    Stale,
-}
-
-/// What an operator hears when the call connects.
+/// What an operator hears when a webhook of their call is answered.
 #[derive(Debug, Clone)]
-pub struct CallContext {
+pub struct Answer {
     /// Who answered.
     pub member: String,
     /// The incident's latest summary.
     pub summary: String,
-    /// Whether the loop still wants an answer from this call.
-    pub live: bool,
+    /// What to say.
+    pub reply: Reply,
 }
 
 /// A fallback to fire.
@@ -332,132 +309,223 @@ pub async fn start_escalations(
     Ok(started)
 }
 
-/// Stops an incident's call loop because the incident closed: its live call is marked to
-/// be ended. True when a loop was running.
+/// Stops an incident's call loop because the incident closed or resolved: its live calls
+/// are marked to be ended. True when a loop was running.
 pub async fn stop_escalation(
     tx: &mut Transaction<'_, Sqlite>,
     incident_id: &str,
     at: Timestamp,
     reason: &str,
 ) -> Result<bool> {
-    let stopped = sqlx::query(
-        "UPDATE escalations SET state = 'STOPPED', updated_at = ? WHERE incident_id = ? AND state = 'ACTIVE'",
-    )
-    .bind(micros(at))
-    .bind(incident_id)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected()
-        == 1;
-    if stopped {
-        sqlx::query(
-            "UPDATE calls SET end_requested = 1, updated_at = ?
-             WHERE incident_id = ? AND status NOT IN ('completed', 'busy', 'failed', 'no-answer', 'canceled') AND end_requested = 0",
-        )
-        .bind(micros(at))
-        .bind(incident_id)
-        .execute(&mut **tx)
-        .await?;
-        timeline(
-            tx,
-            incident_id,
-            at,
-            "escalation-stopped",
-            None,
-            json!({"reason": reason}),
-        )
-        .await?;
+    let Some(state) = loop_of(tx, incident_id).await? else {
+        return Ok(false);
+    };
+    let Some((stopped, actions)) = machine::stop(state) else {
+        return Ok(false);
+    };
+    save_loop(tx, incident_id, state, stopped, &actions, at).await?;
+    for action in actions {
+        match action {
+            Action::EndCall => {
+                sqlx::query(&format!(
+                    "UPDATE calls SET end_requested = 1, updated_at = ?
+                     WHERE incident_id = ? AND status NOT IN {ENDED} AND end_requested = 0"
+                ))
+                .bind(micros(at))
+                .bind(incident_id)
+                .execute(&mut **tx)
+                .await?;
+            }
+            Action::Note(Note::Stopped) => {
+                timeline(
+                    tx,
+                    incident_id,
+                    at,
+                    "escalation-stopped",
+                    None,
+                    json!({"reason": reason}),
+                )
+                .await?;
+            }
+            other => unreachable!("stopping a loop does not {other:?}"),
+        }
     }
-    Ok(stopped)
+    Ok(true)
 }
 
-/// Moves a loop past `step` (the call for it ended without an acceptance): the next member,
-/// or EXHAUSTED after the last loop.
-async fn advance(
-    tx: &mut Transaction<'_, Sqlite>,
-    incident_id: &str,
-    step: u32,
-    at: Timestamp,
-) -> Result<()> {
-    let Some(row) = sqlx::query(
-        "SELECT roster, step FROM escalations WHERE incident_id = ? AND state = 'ACTIVE'",
+/// Statuses after which a call is over, as an SQL list.
+const ENDED: &str = "('completed', 'busy', 'failed', 'no-answer', 'canceled')";
+
+/// An incident's loop as the state machine sees it.
+async fn loop_of(tx: &mut Transaction<'_, Sqlite>, incident_id: &str) -> Result<Option<Loop>> {
+    let row = sqlx::query(
+        "SELECT state, step, json_array_length(roster, '$.members') AS members,
+                json_extract(roster, '$.loops') AS loops
+         FROM escalations WHERE incident_id = ?",
     )
     .bind(incident_id)
     .fetch_optional(&mut **tx)
-    .await?
-    else {
-        return Ok(());
-    };
-    if row.get::<i64, _>("step") != i64::from(step) {
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let state: String = row.get("state");
+    let state = LoopState::parse(&state)
+        .ok_or_else(|| super::Error::Corrupt(format!("escalation state {state:?}")))?;
+    Ok(Some(Loop {
+        state,
+        step: row.get::<i64, _>("step") as u32,
+        members: row.get::<i64, _>("members") as u32,
+        loops: row.get::<i64, _>("loops") as u32,
+    }))
+}
+
+/// Writes a loop's new state, if it changed: a loop that moved on goes behind every loop
+/// already waiting; an exhausted one has its fallback pending.
+async fn save_loop(
+    tx: &mut Transaction<'_, Sqlite>,
+    incident_id: &str,
+    before: Loop,
+    after: Loop,
+    actions: &[Action],
+    at: Timestamp,
+) -> Result<()> {
+    if before == after {
         return Ok(());
     }
-    let roster: Roster = json(row.get("roster"))?;
-    let total = roster.members.len() as u32 * roster.loops;
-    if step + 1 >= total {
-        sqlx::query(
-            "UPDATE escalations SET state = 'EXHAUSTED', step = ?, fallback = 'PENDING', updated_at = ? WHERE incident_id = ?",
-        )
-        .bind(i64::from(step + 1))
-        .bind(micros(at))
-        .bind(incident_id)
-        .execute(&mut **tx)
-        .await?;
-        timeline(
-            tx,
-            incident_id,
-            at,
-            "escalation-exhausted",
-            None,
-            json!({"calls": total, "loops": roster.loops}),
-        )
-        .await?;
-    } else {
-        sqlx::query(
-            "UPDATE escalations SET step = ?, ready_at = (SELECT MAX(ready_at) + 1 FROM escalations), updated_at = ?
-             WHERE incident_id = ?",
-        )
-        .bind(i64::from(step + 1))
-        .bind(micros(at))
-        .bind(incident_id)
-        .execute(&mut **tx)
-        .await?;
-    }
+    let requeue = actions.contains(&Action::Requeue);
+    let fallback = actions.contains(&Action::FireFallback);
+    sqlx::query(
+        "UPDATE escalations SET state = ?, step = ?, updated_at = ?,
+             ready_at = CASE WHEN ? THEN (SELECT MAX(ready_at) + 1 FROM escalations) ELSE ready_at END,
+             fallback = CASE WHEN ? THEN 'PENDING' ELSE fallback END
+         WHERE incident_id = ?",
+    )
+    .bind(after.state.as_str())
+    .bind(i64::from(after.step))
+    .bind(micros(at))
+    .bind(requeue)
+    .bind(fallback)
+    .bind(incident_id)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
-/// Sets a call's outcome if it has none, and moves its loop on; false when it had one.
-async fn decide(
+/// What a webhook said besides its event, for the timeline.
+#[derive(Debug, Default, Clone, Copy)]
+struct Said<'a> {
+    sid: Option<&'a str>,
+    digits: Option<&'a str>,
+    reason: Option<&'a str>,
+}
+
+/// Runs `event` through the state machine for `call`, and persists the outcome in `tx`: the
+/// call's and the loop's new states, the timeline, the acknowledgement, the hang-up.
+/// Returns the transition, whose replies and [`Transition::changed`] the caller reads.
+async fn transit(
     tx: &mut Transaction<'_, Sqlite>,
     call: &CallRecord,
-    outcome: &str,
+    event: Event,
+    said: Said<'_>,
     at: Timestamp,
-) -> Result<bool> {
-    let decided = sqlx::query(
-        "UPDATE calls SET outcome = ?, updated_at = ? WHERE id = ? AND outcome IS NULL",
-    )
-    .bind(outcome)
-    .bind(micros(at))
-    .bind(&call.id)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected()
-        == 1;
-    if !decided {
-        return Ok(false);
+) -> Result<Transition> {
+    let state = loop_of(tx, &call.incident_id)
+        .await?
+        .ok_or_else(|| super::Error::Corrupt(format!("call {} has no loop", call.id)))?;
+    let before = machine::Call {
+        step: call.step,
+        status: call.status,
+        outcome: call.outcome,
+    };
+    let t = machine::on(state, before, event);
+    if t.call != before {
+        sqlx::query("UPDATE calls SET status = ?, outcome = ?, updated_at = ? WHERE id = ?")
+            .bind(t.call.status.map_or("placing", CallStatus::as_str))
+            .bind(t.call.outcome.map(Outcome::as_str))
+            .bind(micros(at))
+            .bind(&call.id)
+            .execute(&mut **tx)
+            .await?;
     }
-    timeline(
-        tx,
-        &call.incident_id,
-        at,
-        "call-outcome",
-        Some(&call.member),
-        json!({"callId": call.id, "step": call.step, "outcome": outcome}),
-    )
-    .await?;
-    if outcome != "accepted" {
-        advance(tx, &call.incident_id, call.step, at).await?;
+    save_loop(tx, &call.incident_id, state, t.state, &t.actions, at).await?;
+    for action in &t.actions {
+        match *action {
+            Action::Note(note) => write_note(tx, call, note, said, at).await?,
+            Action::EndCall => {
+                sqlx::query(
+                    "UPDATE calls SET end_requested = 1 WHERE id = ? AND end_requested = 0",
+                )
+                .bind(&call.id)
+                .execute(&mut **tx)
+                .await?;
+            }
+            Action::Acknowledge => {
+                super::incidents::acknowledge(tx, &call.incident_id, &call.member, &call.id, at)
+                    .await?;
+            }
+            // Written with the loop's state, or the caller's to act on.
+            Action::Requeue | Action::FireFallback | Action::Reply(_) => {}
+        }
     }
-    Ok(true)
+    Ok(t)
+}
+
+/// Writes one of the state machine's notes on the call's incident's timeline.
+async fn write_note(
+    tx: &mut Transaction<'_, Sqlite>,
+    call: &CallRecord,
+    note: Note,
+    said: Said<'_>,
+    at: Timestamp,
+) -> Result<()> {
+    let id = &call.id;
+    let member = Some(call.member.as_str());
+    let (kind, member, detail) = match note {
+        Note::CallPlaced(status) => (
+            "call-placed",
+            member,
+            json!({"callId": id, "sid": said.sid, "status": status.as_str()}),
+        ),
+        Note::CallFailed => (
+            "call-failed",
+            member,
+            json!({"callId": id, "reason": said.reason}),
+        ),
+        Note::CallStatus(status) => (
+            "call-status",
+            member,
+            json!({"callId": id, "sid": said.sid, "status": status.as_str()}),
+        ),
+        Note::CallAnswered => ("call-answered", member, json!({"callId": id})),
+        Note::Silence { prompt } => (
+            "call-silence",
+            member,
+            json!({"callId": id, "prompt": prompt}),
+        ),
+        Note::KeyPress => {
+            let digits = said.digits.unwrap_or_default();
+            sqlx::query("UPDATE calls SET digits = digits || ?, updated_at = ? WHERE id = ?")
+                .bind(digits)
+                .bind(micros(at))
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+            ("key-press", member, json!({"callId": id, "digits": digits}))
+        }
+        Note::Outcome(outcome) => (
+            "call-outcome",
+            member,
+            json!({"callId": id, "step": call.step, "outcome": outcome.as_str()}),
+        ),
+        Note::Exhausted { calls, loops } => (
+            "escalation-exhausted",
+            None,
+            json!({"calls": calls, "loops": loops}),
+        ),
+        Note::CallStarted | Note::Stopped => {
+            unreachable!("{note:?} is written where the loop starts a call or stops")
+        }
+    };
+    timeline(tx, &call.incident_id, at, kind, member, detail).await
 }
 
 async fn call_in(tx: &mut Transaction<'_, Sqlite>, call_id: &str) -> Result<Option<CallRecord>> {
@@ -470,16 +538,20 @@ async fn call_in(tx: &mut Transaction<'_, Sqlite>, call_id: &str) -> Result<Opti
     .map(|row| call_from_row(&row)))
 }
 
-/// Whether a webhook about `sid` may speak for this call: the SIDs agree, or the call has
-/// none yet (its placing request was cut short) and adopts this one.
-async fn matches_sid(
+/// The call `call_id`, when a webhook about `sid` may speak for it: the SIDs agree, or the
+/// call has none yet (its placing request was cut short) and adopts this one.
+async fn call_for(
     tx: &mut Transaction<'_, Sqlite>,
-    call: &CallRecord,
+    call_id: &str,
     sid: &str,
     at: Timestamp,
-) -> Result<bool> {
+) -> Result<Option<CallRecord>> {
+    let Some(mut call) = call_in(tx, call_id).await? else {
+        return Ok(None);
+    };
     match &call.sid {
-        Some(known) => Ok(known == sid),
+        Some(known) if known != sid => return Ok(None),
+        Some(_) => {}
         None => {
             sqlx::query("UPDATE calls SET sid = ?, status = 'queued', updated_at = ? WHERE id = ? AND sid IS NULL")
                 .bind(sid)
@@ -487,9 +559,11 @@ async fn matches_sid(
                 .bind(&call.id)
                 .execute(&mut **tx)
                 .await?;
-            Ok(true)
+            call.sid = Some(sid.to_owned());
+            call.status = Some(CallStatus::Queued);
         }
     }
+    Ok(Some(call))
 }
 
 impl Store {
@@ -639,21 +713,6 @@ impl Store {
         Ok(rows.iter().map(route_from_row).collect())
     }
 
-    /// An incident's escalation state, when it has one.
-    pub async fn escalation_state(&self, incident_id: &str) -> Result<Option<EscalationState>> {
-        let state: Option<String> =
-            sqlx::query_scalar("SELECT state FROM escalations WHERE incident_id = ?")
-                .bind(incident_id)
-                .fetch_optional(self.pool())
-                .await?;
-        Ok(state.map(|s| match s.as_str() {
-            "ACTIVE" => EscalationState::Active,
-            "ACCEPTED" => EscalationState::Accepted,
-            "EXHAUSTED" => EscalationState::Exhausted,
-            _ => EscalationState::Stopped,
-        }))
-    }
-
     /// Loops waiting for their next call, longest waiting first: up to `limit` of them,
     /// after the one at `after` (a [`PendingCall::place`]) when given.
     pub async fn pending_calls(
@@ -699,13 +758,10 @@ impl Store {
     /// never dialed twice. `None` when the loop moved on or the step already has its call.
     pub async fn begin_call(&self, pending: &PendingCall, at: Timestamp) -> Result<Option<String>> {
         let mut tx = self.write().await?;
-        let current: Option<i64> = sqlx::query_scalar(
-            "SELECT step FROM escalations WHERE incident_id = ? AND state = 'ACTIVE'",
-        )
-        .bind(&pending.incident_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if current != Some(i64::from(pending.step)) {
+        let Some(state) = loop_of(&mut tx, &pending.incident_id).await? else {
+            return Ok(None);
+        };
+        if machine::dial(state, pending.step).is_none() {
             return Ok(None);
         }
         let id = new_id("call");
@@ -755,50 +811,25 @@ impl Store {
         at: Timestamp,
     ) -> Result<bool> {
         let mut tx = self.write().await?;
-        sqlx::query(
-            "UPDATE calls SET sid = ?, status = CASE WHEN status = 'placing' THEN ? ELSE status END, updated_at = ?
-             WHERE id = ? AND (sid IS NULL OR sid = ?)",
-        )
-        .bind(sid)
-        .bind(status.as_str())
-        .bind(micros(at))
-        .bind(call_id)
-        .bind(sid)
-        .execute(&mut *tx)
-        .await?;
-        let Some(call) = call_in(&mut tx, call_id).await? else {
+        let Some(call) = call_for(&mut tx, call_id, sid, at).await? else {
             return Ok(false);
         };
-        timeline(
-            &mut tx,
-            &call.incident_id,
-            at,
-            "call-placed",
-            Some(&call.member),
-            json!({"callId": call_id, "sid": sid, "status": status.as_str()}),
-        )
-        .await?;
-        let active: bool =
-            sqlx::query_scalar("SELECT state = 'ACTIVE' FROM escalations WHERE incident_id = ?")
-                .bind(&call.incident_id)
-                .fetch_one(&mut *tx)
-                .await?;
-        if !active {
-            sqlx::query("UPDATE calls SET end_requested = 1 WHERE id = ? AND end_requested = 0")
-                .bind(call_id)
-                .execute(&mut *tx)
-                .await?;
-        }
+        let said = Said {
+            sid: Some(sid),
+            ..Said::default()
+        };
+        let t = transit(&mut tx, &call, Event::Placed(status), said, at).await?;
         tx.commit().await?;
-        Ok(active)
+        Ok(!t.actions.contains(&Action::EndCall))
     }
 
-    /// Twilio refused the call, or the request to place it surely never reached Twilio,
-    /// or nothing was heard of it in time: the step is over, the loop moves on.
+    /// Twilio refused the call, or the request to place it surely never reached Twilio
+    /// (`Refused`), or nothing was heard of it in time (`Lost`): the step is over, the loop
+    /// moves on.
     pub async fn call_not_placed(
         &self,
         call_id: &str,
-        outcome: &str,
+        why: NotPlaced,
         reason: &str,
         at: Timestamp,
     ) -> Result<()> {
@@ -806,31 +837,18 @@ impl Store {
         let Some(call) = call_in(&mut tx, call_id).await? else {
             return Ok(());
         };
-        sqlx::query(
-            "UPDATE calls SET status = 'failed', updated_at = ? WHERE id = ? AND sid IS NULL",
-        )
-        .bind(micros(at))
-        .bind(call_id)
-        .execute(&mut *tx)
-        .await?;
-        timeline(
-            &mut tx,
-            &call.incident_id,
-            at,
-            "call-failed",
-            Some(&call.member),
-            json!({"callId": call_id, "reason": reason}),
-        )
-        .await?;
-        decide(&mut tx, &call, outcome, at).await?;
+        let said = Said {
+            reason: Some(reason),
+            ..Said::default()
+        };
+        transit(&mut tx, &call, Event::NotPlaced(why), said, at).await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// A status callback (or a status read back from Twilio). Only moves a call forward:
-    /// a duplicate or a status older than the one known changes nothing. A final status on
-    /// an undecided call decides it: completed without a key press is no answer. Returns
-    /// whether anything changed.
+    /// a duplicate or a status older than the one known changes nothing. Returns whether
+    /// anything changed.
     pub async fn call_status(
         &self,
         call_id: &str,
@@ -839,43 +857,19 @@ impl Store {
         at: Timestamp,
     ) -> Result<bool> {
         let mut tx = self.write().await?;
-        let Some(call) = call_in(&mut tx, call_id).await? else {
+        let Some(call) = call_for(&mut tx, call_id, sid, at).await? else {
             return Ok(false);
         };
-        if !matches_sid(&mut tx, &call, sid, at).await? {
-            return Ok(false);
-        }
-        let known = call.status.map_or(0, CallStatus::rank);
-        if status.rank() <= known && call.status.is_some() {
-            return Ok(false);
-        }
-        sqlx::query("UPDATE calls SET status = ?, updated_at = ? WHERE id = ?")
-            .bind(status.as_str())
-            .bind(micros(at))
-            .bind(call_id)
-            .execute(&mut *tx)
-            .await?;
-        timeline(
-            &mut tx,
-            &call.incident_id,
-            at,
-            "call-status",
-            Some(&call.member),
-            json!({"callId": call_id, "sid": sid, "status": status.as_str()}),
-        )
-        .await?;
-        if status.is_final() {
-            let outcome = match status {
-                CallStatus::Completed => "no-key-press",
-                other => other.as_str(),
-            };
-            decide(&mut tx, &call, outcome, at).await?;
-        }
+        let said = Said {
+            sid: Some(sid),
+            ..Said::default()
+        };
+        let t = transit(&mut tx, &call, Event::Status(status), said, at).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(t.changed())
     }
 
-    /// The voice webhook: the call was answered (prompt 1) or re-prompted (prompt 2).
+    /// The voice webhook: the call was answered (prompt 1) or met silence (prompt 2).
     /// `None` when the call is not ours or the SID does not match.
     pub async fn call_answered(
         &self,
@@ -883,59 +877,9 @@ impl Store {
         sid: &str,
         prompt: u32,
         at: Timestamp,
-    ) -> Result<Option<CallContext>> {
-        let mut tx = self.write().await?;
-        let Some(call) = call_in(&mut tx, call_id).await? else {
-            return Ok(None);
-        };
-        if !matches_sid(&mut tx, &call, sid, at).await? {
-            return Ok(None);
-        }
-        let answered = sqlx::query(
-            "UPDATE calls SET status = 'in-progress', updated_at = ?
-             WHERE id = ? AND status IN ('placing', 'queued', 'initiated', 'ringing')",
-        )
-        .bind(micros(at))
-        .bind(call_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if answered {
-            timeline(
-                &mut tx,
-                &call.incident_id,
-                at,
-                "call-answered",
-                Some(&call.member),
-                json!({"callId": call_id}),
-            )
-            .await?;
-        }
-        if prompt > 1 && call.outcome.is_none() {
-            timeline(
-                &mut tx,
-                &call.incident_id,
-                at,
-                "call-silence",
-                Some(&call.member),
-                json!({"callId": call_id, "prompt": prompt}),
-            )
-            .await?;
-        }
-        let row = sqlx::query(
-            "SELECT i.summary, e.state = 'ACTIVE' AND e.step = ? AS live FROM incidents i JOIN escalations e ON e.incident_id = i.id WHERE i.id = ?",
-        )
-        .bind(i64::from(call.step))
-        .bind(&call.incident_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Some(CallContext {
-            member: call.member.clone(),
-            summary: row.get("summary"),
-            live: row.get::<bool, _>("live") && call.outcome.is_none(),
-        }))
+    ) -> Result<Option<Answer>> {
+        self.on_call(call_id, sid, Event::Answered { prompt }, None, at)
+            .await
     }
 
     /// A key pressed during the prompt. `None` when the call is not ours.
@@ -945,79 +889,48 @@ impl Store {
         sid: &str,
         digits: &str,
         at: Timestamp,
-    ) -> Result<Option<KeyOutcome>> {
+    ) -> Result<Option<Answer>> {
+        let key = Keypad::parse(digits);
+        self.on_call(call_id, sid, Event::Key(key), Some(digits), at)
+            .await
+    }
+
+    async fn on_call(
+        &self,
+        call_id: &str,
+        sid: &str,
+        event: Event,
+        digits: Option<&str>,
+        at: Timestamp,
+    ) -> Result<Option<Answer>> {
         let mut tx = self.write().await?;
-        let Some(call) = call_in(&mut tx, call_id).await? else {
+        let Some(call) = call_for(&mut tx, call_id, sid, at).await? else {
             return Ok(None);
         };
-        if !matches_sid(&mut tx, &call, sid, at).await? {
-            return Ok(None);
-        }
-        let live: bool = sqlx::query_scalar(
-            "SELECT state = 'ACTIVE' AND step = ? FROM escalations WHERE incident_id = ?",
-        )
-        .bind(i64::from(call.step))
-        .bind(&call.incident_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        if !live || call.outcome.is_some() {
-            return Ok(Some(KeyOutcome::Stale));
-        }
-        sqlx::query("UPDATE calls SET digits = digits || ?, updated_at = ? WHERE id = ?")
-            .bind(digits)
-            .bind(micros(at))
-            .bind(call_id)
-            .execute(&mut *tx)
+        let said = Said {
+            sid: Some(sid),
+            digits,
+            reason: None,
+        };
+        let t = transit(&mut tx, &call, event, said, at).await?;
+        let summary: String = sqlx::query_scalar("SELECT summary FROM incidents WHERE id = ?")
+            .bind(&call.incident_id)
+            .fetch_one(&mut *tx)
             .await?;
-        timeline(
-            &mut tx,
-            &call.incident_id,
-            at,
-            "key-press",
-            Some(&call.member),
-            json!({"callId": call_id, "digits": digits}),
-        )
-        .await?;
-        let outcome = match digits {
-            "1" => {
-                decide(&mut tx, &call, "accepted", at).await?;
-                sqlx::query("UPDATE escalations SET state = 'ACCEPTED', updated_at = ? WHERE incident_id = ?")
-                    .bind(micros(at))
-                    .bind(&call.incident_id)
-                    .execute(&mut *tx)
-                    .await?;
-                let acknowledged = sqlx::query(
-                    "UPDATE incidents SET status = 'ACKNOWLEDGED', acknowledged_by = ?, updated_at = ? WHERE id = ? AND status = 'OPEN'",
-                )
-                .bind(&call.member)
-                .bind(micros(at))
-                .bind(&call.incident_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                    == 1;
-                if acknowledged {
-                    timeline(
-                        &mut tx,
-                        &call.incident_id,
-                        at,
-                        "acknowledged",
-                        Some(&call.member),
-                        json!({"callId": call_id}),
-                    )
-                    .await?;
-                }
-                KeyOutcome::Accepted
-            }
-            "2" => {
-                decide(&mut tx, &call, "passed", at).await?;
-                KeyOutcome::Passed
-            }
-            "*" => KeyOutcome::Repeat,
-            _ => KeyOutcome::Unknown,
-        };
         tx.commit().await?;
-        Ok(Some(outcome))
+        let reply = t
+            .actions
+            .iter()
+            .find_map(|a| match a {
+                Action::Reply(reply) => Some(*reply),
+                _ => None,
+            })
+            .expect("the voice and gather events always reply");
+        Ok(Some(Answer {
+            member: call.member,
+            summary,
+            reply,
+        }))
     }
 
     /// Calls that must be ended because their loop stopped, with Twilio's SID.

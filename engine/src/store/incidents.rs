@@ -204,6 +204,38 @@ pub(crate) async fn timeline_many(
     Ok(())
 }
 
+/// A member accepted the incident's call: an OPEN incident becomes ACKNOWLEDGED by them.
+pub(crate) async fn acknowledge(
+    tx: &mut Transaction<'_, Sqlite>,
+    incident_id: &str,
+    by: &str,
+    call_id: &str,
+    at: Timestamp,
+) -> Result<()> {
+    let acknowledged = sqlx::query(
+        "UPDATE incidents SET status = 'ACKNOWLEDGED', acknowledged_by = ?, updated_at = ? WHERE id = ? AND status = 'OPEN'",
+    )
+    .bind(by)
+    .bind(micros(at))
+    .bind(incident_id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if acknowledged {
+        timeline(
+            tx,
+            incident_id,
+            at,
+            "acknowledged",
+            Some(by),
+            json!({"callId": call_id}),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Rows per multi-row statement: well under SQLite's limit of 32,766 parameters.
 const ROWS_PER_STATEMENT: usize = 1_000;
 
@@ -245,7 +277,7 @@ async fn unclosed_incidents(
 }
 
 /// Applies breached-or-clear findings: opens, refreshes or resolves each subject's
-/// incident, returning what happened to each, in order. At most one incident per (alert,
+/// incident (a resolved one's call loop stops), returning what happened to each, in order. At most one incident per (alert,
 /// subject) is ever not CLOSED; the unique index enforces it even if two writers race.
 /// Should one (alert, subject) come twice, the later finding stands.
 ///
@@ -393,6 +425,11 @@ pub async fn apply_findings(
         }
     }
     timeline_many(tx, &entries).await?;
+    for (change, o) in changes.iter().zip(observations) {
+        if let Change::Resolved(id) = change {
+            super::escalation::stop_escalation(tx, id, o.at, "resolved").await?;
+        }
+    }
     Ok(changes)
 }
 
@@ -410,15 +447,16 @@ impl Store {
         Ok(change.into_iter().next().expect("one change per finding"))
     }
 
-    /// Closes an incident; `Ok(None)` when it does not exist. Closing a closed incident
-    /// changes nothing.
+    /// Closes an incident (by API or because its alert's validity ended), stopping its call
+    /// loop; `Ok(None)` when it does not exist. Closing a closed incident changes nothing.
+    /// The second value says whether this call closed it.
     pub async fn close_incident(
         &self,
         id: &str,
         at: Timestamp,
         by: &str,
         kind: &str,
-    ) -> Result<Option<Incident>> {
+    ) -> Result<Option<(Incident, bool)>> {
         let mut tx = self.write().await?;
         let closed = sqlx::query(
             "UPDATE incidents SET status = 'CLOSED', closed_at = ?, closed_by = ?, report_close = report_latest, updated_at = ?
@@ -429,13 +467,15 @@ impl Store {
         .bind(micros(at))
         .bind(id)
         .execute(&mut *tx)
-        .await?;
-        if closed.rows_affected() == 1 {
+        .await?
+        .rows_affected()
+            == 1;
+        if closed {
             timeline(&mut tx, id, at, kind, Some(by), serde_json::json!({})).await?;
             super::escalation::stop_escalation(&mut tx, id, at, kind).await?;
         }
         tx.commit().await?;
-        self.incident(id).await
+        Ok(self.incident(id).await?.map(|incident| (incident, closed)))
     }
 
     /// Whether any of these (alert, subject) pairs has an incident not CLOSED.

@@ -5,6 +5,7 @@
 //! All state is in SQLite ([`crate::store::escalation`]); this task only acts on it, so a
 //! restart picks up where the last run stopped.
 
+use super::machine::NotPlaced;
 use crate::app::Core;
 use crate::store::escalation::{CallRecord, PendingCall};
 use crate::twilio::{self, CallStatus, NewCall};
@@ -32,7 +33,7 @@ pub struct Escalation {
     fallback_url: Option<String>,
     simulated: bool,
     http: reqwest::Client,
-    wake: Notify,
+    wake: Arc<Notify>,
 }
 
 impl Escalation {
@@ -57,7 +58,7 @@ impl Escalation {
                 .timeout(Duration::from_secs(10))
                 .build()
                 .expect("an HTTP client without TLS settings builds"),
-            wake: Notify::new(),
+            wake: Arc::new(Notify::new()),
         }
     }
 
@@ -99,6 +100,11 @@ impl Escalation {
     /// Something changed: look for work now.
     pub fn wake(&self) {
         self.wake.notify_one();
+    }
+
+    /// What [`Self::wake`] notifies, for the parts that wake the driver without holding it.
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
     }
 }
 
@@ -230,13 +236,13 @@ async fn place(core: &Core, client: &twilio::Client, pending: &PendingCall, call
         Err(e @ twilio::Error::Api { .. }) => {
             tracing::warn!(incident = %pending.incident_id, member = %member.name, error = %e, "Twilio refused the call");
             core.store
-                .call_not_placed(call_id, "failed", &e.to_string(), now)
+                .call_not_placed(call_id, NotPlaced::Refused, &e.to_string(), now)
                 .await
         }
         Err(e) if e.not_delivered() => {
             tracing::warn!(incident = %pending.incident_id, error = %e, "Twilio could not be reached");
             core.store
-                .call_not_placed(call_id, "failed", &e.to_string(), now)
+                .call_not_placed(call_id, NotPlaced::Refused, &e.to_string(), now)
                 .await
         }
         Err(e) => {
@@ -315,7 +321,12 @@ async fn sweep(
                 tracing::warn!(call = %call.id, member = %call.member, "no word from Twilio about a call; moving on");
                 if let Err(e) = core
                     .store
-                    .call_not_placed(&call.id, "lost", "no word from Twilio about this call", now)
+                    .call_not_placed(
+                        &call.id,
+                        NotPlaced::Lost,
+                        "no word from Twilio about this call",
+                        now,
+                    )
                     .await
                 {
                     tracing::error!(call = %call.id, error = %e, "could not record a lost call");
