@@ -17,11 +17,12 @@ use crate::store::escalation::{Member, Roster, Route};
 use crate::store::incidents::new_id;
 use crate::store::ingest::Ingest;
 use crate::store::keys::{ApiKey, Role};
-use crate::twilio::{self, sim};
 use anyhow::Context as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tocsin_sdk::time::Timestamp;
+use tocsin_twilio as twilio;
+use tocsin_twilio_sim as sim;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -448,6 +449,8 @@ async fn start_demo(
     }
     let mut sim_config = sim::SimConfig::new();
     sim_config.speed = config.demo_speed;
+    let demo_clock = clock.clone();
+    sim_config.clock = sim::SimClock::new(move || demo_clock.now());
     for (_, phone, behaviour) in DEMO_MEMBERS {
         sim_config.numbers.insert(
             phone.into(),

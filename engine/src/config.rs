@@ -1,8 +1,8 @@
 //! Server configuration, read from the environment.
 
-use crate::twilio::{Account, DEFAULT_API_BASE, is_e164};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use tocsin_twilio::{Account, DEFAULT_API_BASE, is_e164};
 
 /// How `tocsin serve` runs.
 #[derive(Debug, Clone)]

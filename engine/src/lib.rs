@@ -16,4 +16,3 @@ pub mod registry;
 pub mod sandbox;
 pub mod scheduler;
 pub mod store;
-pub mod twilio;

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tocsin::clock::Clock;
 use tocsin::config::Config;
-use tocsin::twilio::sim::{SimConfig, SimServer};
-use tocsin::twilio::{Account, signature};
+use tocsin_twilio::{Account, signature};
+use tocsin_twilio_sim::{SimConfig, SimServer};
 
 const A: &str = "+15550000001";
 const B: &str = "+15550000002";
@@ -652,7 +652,7 @@ impl TwilioSpec {
                 );
             }
             if name == "To" || name == "From" {
-                assert!(tocsin::twilio::is_e164(value), "{path}: {name}={value:?}");
+                assert!(tocsin_twilio::is_e164(value), "{path}: {name}={value:?}");
             }
         }
     }
@@ -1040,7 +1040,7 @@ async fn hanging_up_and_failing_move_on_and_star_repeats_the_prompt() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_simulator_answers_bad_requests_with_twilios_errors() {
-    use tocsin::twilio::{Client, Error, NewCall};
+    use tocsin_twilio::{Client, Error, NewCall};
     let phones = Phones::start(&[]).await;
     let call = |to: &'static str| NewCall {
         to,
@@ -1085,7 +1085,7 @@ async fn the_simulator_answers_bad_requests_with_twilios_errors() {
     let placed = client.create_call(&call(A)).await.unwrap();
     assert!(placed.sid.starts_with("CA") && placed.sid.len() == 34);
     let ended = client.end_call(&placed.sid).await.unwrap();
-    assert_eq!(ended.status, tocsin::twilio::CallStatus::Canceled);
+    assert_eq!(ended.status, tocsin_twilio::CallStatus::Canceled);
     phones.server.stop().await;
 }
 

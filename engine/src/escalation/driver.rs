@@ -8,10 +8,10 @@
 use super::machine::NotPlaced;
 use crate::app::Core;
 use crate::store::escalation::{CallRecord, PendingCall};
-use crate::twilio::{self, CallStatus, NewCall};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tocsin_twilio::{self as twilio, CallStatus, NewCall};
 use tokio::sync::Notify;
 
 /// How often unfinished calls are checked for late news.

@@ -6,7 +6,7 @@
 //! new states and the [`Action`]s in one transaction; the driver and the webhooks execute
 //! the rest (dial, hang up, answer with TwiML, POST the fallback).
 
-use crate::twilio::CallStatus;
+use tocsin_twilio::CallStatus;
 
 /// Where a loop stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -5,8 +5,6 @@
 use super::{ApiError, AppState};
 use crate::escalation::machine::Reply;
 use crate::store::escalation::Answer;
-use crate::twilio::twiml::{self, Verb};
-use crate::twilio::{CallStatus, signature};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, Query, State};
@@ -14,6 +12,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::Deserialize;
+use tocsin_twilio::twiml::{self, Verb};
+use tocsin_twilio::{CallStatus, signature};
 
 /// The webhook routes (not in the OpenAPI document: Twilio is their only client).
 pub fn router() -> Router<AppState> {
@@ -239,7 +239,7 @@ mod tests {
             let xml = twiml::render(&prompt_verbs("https://t.example", "call_1", 6, &member, &summary, number));
             let doc = roxmltree::Document::parse(&xml);
             prop_assert!(doc.is_ok(), "not XML: {:?}\n{xml}", doc.err());
-            let verbs = twiml::parse(&xml).map_err(TestCaseError::fail)?;
+            let verbs = tocsin_twilio_sim::twiml::parse(&xml).map_err(TestCaseError::fail)?;
             let Some(Verb::Gather { say, .. }) = verbs.first() else {
                 return Err(TestCaseError::fail(format!("no <Gather> first: {verbs:?}")));
             };

@@ -8,7 +8,6 @@ use super::{Result, Store, instant, json, micros, rows_json};
 use crate::escalation::machine::{
     self, Action, Event, Keypad, Loop, LoopState, NotPlaced, Note, Outcome, Reply, Transition,
 };
-use crate::twilio::CallStatus;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -16,6 +15,7 @@ use sqlx::{Row, Sqlite, Transaction};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use tocsin_sdk::time::Timestamp;
+use tocsin_twilio::CallStatus;
 
 /// An operator on a roster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

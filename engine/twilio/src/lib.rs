@@ -3,7 +3,6 @@
 //! contract (`shared/contracts/twilio_api_v2010.json`) says.
 
 pub mod signature;
-pub mod sim;
 pub mod twiml;
 
 use serde::{Deserialize, Serialize};

@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use std::net::SocketAddr;
-use tocsin::twilio::sim::{Behaviour, SimConfig, SimServer};
+use tocsin_twilio_sim::{Behaviour, SimConfig, SimServer};
 
 /// Twilio's call API with scripted operators.
 #[derive(Debug, Parser)]

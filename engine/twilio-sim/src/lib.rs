@@ -6,8 +6,8 @@
 //!
 //! Time runs `speed` times faster than real: ring timeouts, gather timeouts and speech.
 
-use super::twiml::{self, Verb};
-use super::{CallStatus, is_e164, signature};
+pub mod twiml;
+
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -22,6 +22,8 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tocsin_twilio::twiml::Verb;
+use tocsin_twilio::{CallStatus, is_e164, signature};
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 
@@ -103,6 +105,36 @@ pub struct SimConfig {
     pub default_behaviour: Behaviour,
     /// Scripted numbers.
     pub numbers: HashMap<String, Behaviour>,
+    /// Where the times it records and signs come from: the caller's clock.
+    pub clock: SimClock,
+}
+
+/// The clock a simulator reads: the system's by default, or the one its user injects.
+#[derive(Clone)]
+pub struct SimClock(Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>);
+
+impl SimClock {
+    /// Reads `now` for the time.
+    pub fn new(now: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
+        Self(Arc::new(now))
+    }
+
+    /// The current time.
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.0)()
+    }
+}
+
+impl Default for SimClock {
+    fn default() -> Self {
+        Self::new(Utc::now)
+    }
+}
+
+impl std::fmt::Debug for SimClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SimClock").field(&self.now()).finish()
+    }
 }
 
 impl SimConfig {
@@ -114,6 +146,7 @@ impl SimConfig {
             speed: 1.0,
             default_behaviour: Behaviour::NoAnswer,
             numbers: HashMap::new(),
+            clock: SimClock::default(),
         }
     }
 }
@@ -318,10 +351,6 @@ fn fail(status: StatusCode, code: u32, message: &str) -> TwilioError {
     }
 }
 
-fn now() -> DateTime<Utc> {
-    Utc::now()
-}
-
 fn rfc2822(t: DateTime<Utc>) -> String {
     t.format("%a, %d %b %Y %H:%M:%S +0000").to_string()
 }
@@ -353,7 +382,7 @@ impl Sim {
 
     fn record_request(&self, method: &str, path: String, params: &[(String, String)]) {
         self.requests.lock().expect("sim lock").push(ApiRequest {
-            at: now(),
+            at: self.now(),
             method: method.into(),
             path,
             params: params.to_vec(),
@@ -410,6 +439,10 @@ impl Sim {
         })
     }
 
+    fn now(&self) -> DateTime<Utc> {
+        self.config.clock.now()
+    }
+
     fn with_call<T>(&self, sid: &str, f: impl FnOnce(&mut SimCall) -> T) -> Option<T> {
         let mut calls = self.calls.lock().expect("sim lock");
         calls.iter_mut().find(|c| c.sid == sid).map(f)
@@ -418,7 +451,12 @@ impl Sim {
     fn log(&self, sid: &str, what: impl Into<String>) {
         let what = what.into();
         tracing::debug!(call = %sid, "{what}");
-        self.with_call(sid, |c| c.log.push(LogEntry { at: now(), what }));
+        self.with_call(sid, |c| {
+            c.log.push(LogEntry {
+                at: self.now(),
+                what,
+            })
+        });
     }
 
     fn pause(&self, seconds: f64) -> Duration {
@@ -521,14 +559,14 @@ async fn create_call(
         from: from.to_owned(),
         status: CallStatus::Queued,
         behaviour: format!("{behaviour:?}"),
-        created_at: now(),
+        created_at: sim.now(),
         answered_at: None,
         ended_at: None,
         ended_by_api: false,
         digits: Vec::new(),
         heard: Vec::new(),
         log: vec![LogEntry {
-            at: now(),
+            at: sim.now(),
             what: "queued".into(),
         }],
         url: url.to_owned(),
@@ -668,9 +706,9 @@ async fn update_call(
         if applies {
             c.status = wanted.expect("applies only with a status");
             c.ended_by_api = true;
-            c.ended_at = Some(now());
+            c.ended_at = Some(sim.now());
             c.log.push(LogEntry {
-                at: now(),
+                at: sim.now(),
                 what: format!("ended by API: {}", c.status.as_str()),
             });
         }
@@ -726,7 +764,7 @@ async fn drive(sim: Shared, sid: String, behaviour: Behaviour, end: Arc<Notify>)
         End::With(status) => sim.with_call(&sid, |c| {
             if !c.status.is_final() {
                 c.status = status;
-                c.ended_at = Some(now());
+                c.ended_at = Some(sim.now());
             }
             c.status
         }),
@@ -750,7 +788,7 @@ fn set_status(sim: &Sim, sid: &str, status: CallStatus) {
     sim.with_call(sid, |c| {
         c.status = status;
         if status == CallStatus::InProgress {
-            c.answered_at = Some(now());
+            c.answered_at = Some(sim.now());
         }
     });
     sim.log(sid, status.as_str());
@@ -964,7 +1002,7 @@ async fn callback(sim: &Sim, sid: &str, event: &str) {
             }
             params.push(("CallbackSource".into(), "call-progress-events".into()));
             params.push(("SequenceNumber".into(), (c.sequence - 1).to_string()));
-            params.push(("Timestamp".into(), rfc2822(now())));
+            params.push(("Timestamp".into(), rfc2822(sim.now())));
             if event == "completed" {
                 let seconds = match (c.answered_at, c.ended_at) {
                     (Some(a), Some(e)) => (e - a).num_seconds(),
