@@ -71,15 +71,10 @@ impl From<&Registered> for AlertTemplate {
     }
 }
 
-/// A page of templates.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AlertTemplatesPage {
-    /// The templates.
-    pub data: Vec<AlertTemplate>,
-    /// Pass as `nextToken` for the next page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_token: Option<String>,
+super::page! {
+    /// A page of templates.
+    AlertTemplatesPage: Vec<AlertTemplate>,
+    "The templates."
 }
 
 /// List alert templates.

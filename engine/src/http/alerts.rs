@@ -174,15 +174,10 @@ pub struct UpdateAlertRequest {
     pub parameters: Option<Map<String, Value>>,
 }
 
-/// A page of alerts.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AlertsPage {
-    /// The alerts.
-    pub data: Vec<Alert>,
-    /// Pass as `nextToken` for the next page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_token: Option<String>,
+super::page! {
+    /// A page of alerts.
+    AlertsPage: Vec<Alert>,
+    "The alerts."
 }
 
 /// An alert's recent failed and no-data evaluations.

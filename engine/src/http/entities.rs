@@ -1,14 +1,14 @@
 //! `/entities`: the latest snapshot of each entity, pushed by billing platforms.
 
 use super::auth::{Caller, Need};
-use super::{ApiError, AppState, Json, Page, next_token};
+use super::{ApiError, AppState, Json, OwnerFilters, Page, next_token};
 use crate::store::data::EntityUpsert;
 use crate::store::ingest::Write;
 use axum::extract::{Path, Query, State};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -80,29 +80,10 @@ impl TryFrom<tocsin_sdk::Entity> for Entity {
     }
 }
 
-/// A page of entities.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct EntitiesPage {
-    /// The entities, by id.
-    pub data: Vec<Entity>,
-    /// Pass as `nextToken` for the next page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_token: Option<String>,
-}
-
-/// Entity list filters.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
-#[into_params(parameter_in = Query)]
-pub struct Filters {
-    /// Only this owner's entities.
-    pub owner_id: Option<String>,
-    /// Where the previous page ended.
-    pub next_token: Option<String>,
-    /// Items per page, 1 to 500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub page_size: Option<i64>,
+super::page! {
+    /// A page of entities.
+    EntitiesPage: Vec<Entity>,
+    "The entities, by id."
 }
 
 /// Checks a name from the path or body.
@@ -193,13 +174,13 @@ async fn get(
 
 /// List entities of a type.
 #[utoipa::path(get, path = "/entities/{entity_type}", tag = "data",
-    params(("entity_type" = String, Path, description = "Entity type"), Filters),
+    params(("entity_type" = String, Path, description = "Entity type"), OwnerFilters),
     responses((status = 200, body = EntitiesPage)))]
 async fn list(
     State(core): State<AppState>,
     caller: Caller,
     Path(entity_type): Path<String>,
-    Query(filters): Query<Filters>,
+    Query(filters): Query<OwnerFilters>,
 ) -> Result<Json<EntitiesPage>, ApiError> {
     caller.require(Need::Read)?;
     let page = Page {

@@ -2,7 +2,7 @@
 
 use super::auth::{Caller, Need};
 use super::entities::check_name;
-use super::{ApiError, AppState, Json, Page, next_token};
+use super::{ApiError, AppState, Json, OwnerFilters, Page, next_token};
 use crate::store::ingest::Write;
 use axum::extract::{Path, Query, State};
 use chrono::{DateTime, Utc};
@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 use tocsin_sdk::Decimal;
 use tocsin_sdk::testing::Event as StoredEvent;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -47,6 +47,22 @@ pub struct Event {
     pub attributes: Map<String, Value>,
 }
 
+impl From<Event> for StoredEvent {
+    fn from(e: Event) -> Self {
+        Self {
+            id: e.id,
+            event_type: e.event_type,
+            owner_type: e.owner_type,
+            owner_id: e.owner_id,
+            entity_type: e.entity_type,
+            entity_id: e.entity_id,
+            timestamp: e.timestamp,
+            value: e.value,
+            attributes: e.attributes,
+        }
+    }
+}
+
 impl From<StoredEvent> for Event {
     fn from(e: StoredEvent) -> Self {
         Self {
@@ -79,29 +95,10 @@ pub struct Accepted {
     pub accepted: usize,
 }
 
-/// A page of events.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct EventsPage {
-    /// The events, by id.
-    pub data: Vec<Event>,
-    /// Pass as `nextToken` for the next page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_token: Option<String>,
-}
-
-/// Event list filters.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
-#[into_params(parameter_in = Query)]
-pub struct Filters {
-    /// Only this owner's events.
-    pub owner_id: Option<String>,
-    /// Where the previous page ended.
-    pub next_token: Option<String>,
-    /// Items per page, 1 to 500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub page_size: Option<i64>,
+super::page! {
+    /// A page of events.
+    EventsPage: Vec<Event>,
+    "The events, by id."
 }
 
 /// Store events; alerts that read events of their owners are evaluated again.
@@ -122,17 +119,7 @@ async fn post(
     let mut events = Vec::with_capacity(batch.events.len());
     for (i, e) in batch.events.into_iter().enumerate() {
         check_name(&format!("events[{i}].id"), &e.id)?;
-        events.push(StoredEvent {
-            id: e.id,
-            event_type: e.event_type,
-            owner_type: e.owner_type,
-            owner_id: e.owner_id,
-            entity_type: e.entity_type,
-            entity_id: e.entity_id,
-            timestamp: e.timestamp,
-            value: e.value,
-            attributes: e.attributes,
-        });
+        events.push(StoredEvent::from(e));
     }
     let owners: BTreeSet<String> = events.iter().filter_map(|e| e.owner_id.clone()).collect();
     let accepted = events.len();
@@ -162,11 +149,11 @@ async fn get(
 }
 
 /// List events.
-#[utoipa::path(get, path = "/events", tag = "data", params(Filters), responses((status = 200, body = EventsPage)))]
+#[utoipa::path(get, path = "/events", tag = "data", params(OwnerFilters), responses((status = 200, body = EventsPage)))]
 async fn list(
     State(core): State<AppState>,
     caller: Caller,
-    Query(filters): Query<Filters>,
+    Query(filters): Query<OwnerFilters>,
 ) -> Result<Json<EventsPage>, ApiError> {
     caller.require(Need::Read)?;
     let page = Page {

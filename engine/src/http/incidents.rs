@@ -112,15 +112,10 @@ impl From<StoredIncident> for IncidentDetails {
     }
 }
 
-/// A page of incidents.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct IncidentsPage {
-    /// The incidents, oldest first.
-    pub data: Vec<Incident>,
-    /// Pass as `nextToken` for the next page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_token: Option<String>,
+super::page! {
+    /// A page of incidents.
+    IncidentsPage: Vec<Incident>,
+    "The incidents, oldest first."
 }
 
 /// Incident filters.

@@ -88,15 +88,10 @@ fn view(i: Integration, secret: Option<String>) -> IntegrationView {
     }
 }
 
-/// A page of integrations.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct IntegrationsPage {
-    /// Integrations.
-    pub data: Vec<IntegrationView>,
-    /// Pass back for the next page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_token: Option<String>,
+super::page! {
+    /// A page of integrations.
+    IntegrationsPage: Vec<IntegrationView>,
+    "Integrations."
 }
 
 /// Rejected deliveries, newest first.

@@ -32,26 +32,16 @@ pub struct CreatedKey {
     pub secret: String,
 }
 
-/// Every key, without secrets.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct KeysPage {
-    /// The keys, in id order.
-    pub data: Vec<ApiKey>,
-    /// Pass as `nextToken` for the next page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_token: Option<String>,
+super::page! {
+    /// Every key, without secrets.
+    KeysPage: Vec<ApiKey>,
+    "The keys, in id order."
 }
 
-/// Audit entries, newest first.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AuditPage {
-    /// The entries.
-    pub data: Vec<AuditEntry>,
-    /// Pass as `nextToken` for older entries.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_token: Option<String>,
+super::page! {
+    /// Audit entries, newest first.
+    AuditPage: Vec<AuditEntry>,
+    "The entries."
 }
 
 /// Create an API key.

@@ -174,6 +174,39 @@ impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
     }
 }
 
+/// Declares a list's response: the page's `data` and the `nextToken` that fetches the next
+/// one, the shape of Togai's `…PaginatedResponse` that every list of Tocsin answers.
+macro_rules! page {
+    ($(#[$doc:meta])* $name:ident: Vec<$item:ty>, $data:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+        #[serde(rename_all = "camelCase")]
+        pub struct $name {
+            #[doc = $data]
+            pub data: Vec<$item>,
+            /// Pass as `nextToken` for the next page.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub next_token: Option<String>,
+        }
+    };
+}
+pub(crate) use page;
+
+/// The filters of the lists of pushed data (`/entities/{type}`, `/events`): an owner, and
+/// the page.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct OwnerFilters {
+    /// Only this owner's.
+    pub owner_id: Option<String>,
+    /// Where the previous page ended.
+    pub next_token: Option<String>,
+    /// Items per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub page_size: Option<i64>,
+}
+
 /// `nextToken` pagination, as Togai's list endpoints take it.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]

@@ -114,15 +114,10 @@ fn audit_detail(roster: &Roster) -> serde_json::Value {
     })
 }
 
-/// A page of rosters.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RostersPage {
-    /// Rosters.
-    pub data: Vec<Roster>,
-    /// Pass back for the next page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_token: Option<String>,
+super::page! {
+    /// A page of rosters.
+    RostersPage: Vec<Roster>,
+    "Rosters."
 }
 
 /// Create a roster (admin).
@@ -333,15 +328,10 @@ impl From<Route> for RouteView {
     }
 }
 
-/// A page of routes.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RoutesPage {
-    /// Routes.
-    pub data: Vec<RouteView>,
-    /// Pass back for the next page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_token: Option<String>,
+super::page! {
+    /// A page of routes.
+    RoutesPage: Vec<RouteView>,
+    "Routes."
 }
 
 /// Checks a route's references and that no other route has the same criteria.

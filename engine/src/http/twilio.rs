@@ -7,8 +7,8 @@ use crate::escalation::machine::Reply;
 use crate::store::escalation::Answer;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Path, Query, Request, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::Deserialize;
@@ -29,40 +29,82 @@ struct Prompt {
     prompt: Option<u32>,
 }
 
-/// The form parameters of a request whose signature is Twilio's.
-fn verified(
-    core: &AppState,
-    uri: &OriginalUri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Vec<(String, String)>, ApiError> {
-    let account = core
-        .escalation
-        .account()
-        .ok_or_else(|| ApiError::NotFound("no Twilio account is configured".into()))?;
-    let signature = headers
-        .get("x-twilio-signature")
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| ApiError::Forbidden("X-Twilio-Signature is missing".into()))?;
-    let params: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-        .map_err(|e| ApiError::BadRequest(format!("the body is not form-encoded: {e}")))?;
-    let path = uri.0.path_and_query().map_or("/", |p| p.as_str());
-    let url = format!("{}{path}", core.escalation.public_url());
-    if !signature::is_valid(&account.auth_token, &url, &params, Some(body), signature) {
-        tracing::warn!(%url, "a Twilio webhook with a signature that does not match was refused");
-        return Err(ApiError::Forbidden(
-            "X-Twilio-Signature does not match this request".into(),
-        ));
-    }
-    Ok(params)
+/// A webhook request whose `X-Twilio-Signature` is Twilio's, read: the call it is about,
+/// its `CallSid`, the prompt it asks for, and its form parameters. Without a valid
+/// signature it is refused with 403 before any handler runs.
+struct Webhook {
+    call_id: String,
+    sid: String,
+    prompt: u32,
+    params: Vec<(String, String)>,
 }
 
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Result<&'a str, ApiError> {
-    params
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-        .ok_or_else(|| ApiError::BadRequest(format!("{name} is missing")))
+impl Webhook {
+    fn param(&self, name: &str) -> Result<&str, ApiError> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .ok_or_else(|| ApiError::BadRequest(format!("{name} is missing")))
+    }
+
+    fn not_ours(&self) -> ApiError {
+        ApiError::NotFound(format!(
+            "no call {} with CallSid {}",
+            self.call_id, self.sid
+        ))
+    }
+}
+
+impl FromRequest<AppState> for Webhook {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, core: &AppState) -> Result<Self, ApiError> {
+        let (mut parts, body) = request.into_parts();
+        let Path(call_id) = Path::<String>::from_request_parts(&mut parts, core)
+            .await
+            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let Query(Prompt { prompt }) = Query::<Prompt>::from_request_parts(&mut parts, core)
+            .await
+            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let path = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or(&parts.uri, |original| &original.0)
+            .path_and_query()
+            .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+        let signature = parts
+            .headers
+            .get("x-twilio-signature")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = Bytes::from_request(Request::from_parts(parts, body), core)
+            .await
+            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let account = core
+            .escalation
+            .account()
+            .ok_or_else(|| ApiError::NotFound("no Twilio account is configured".into()))?;
+        let signature =
+            signature.ok_or_else(|| ApiError::Forbidden("X-Twilio-Signature is missing".into()))?;
+        let params: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+            .map_err(|e| ApiError::BadRequest(format!("the body is not form-encoded: {e}")))?;
+        let url = format!("{}{path}", core.escalation.public_url());
+        if !signature::is_valid(&account.auth_token, &url, &params, Some(&body), &signature) {
+            tracing::warn!(%url, "a Twilio webhook with a signature that does not match was refused");
+            return Err(ApiError::Forbidden(
+                "X-Twilio-Signature does not match this request".into(),
+            ));
+        }
+        let mut webhook = Self {
+            call_id,
+            sid: String::new(),
+            prompt: prompt.unwrap_or(1).clamp(1, 2),
+            params,
+        };
+        webhook.sid = webhook.param("CallSid")?.to_owned();
+        Ok(webhook)
+    }
 }
 
 fn xml(verbs: &[Verb]) -> Response {
@@ -133,45 +175,31 @@ pub fn prompt_verbs(
     verbs
 }
 
-async fn voice(
-    State(core): State<AppState>,
-    Path(call_id): Path<String>,
-    Query(query): Query<Prompt>,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let params = verified(&core, &uri, &headers, &body)?;
-    let sid = param(&params, "CallSid")?;
-    let number = query.prompt.unwrap_or(1).clamp(1, 2);
+async fn voice(State(core): State<AppState>, call: Webhook) -> Result<Response, ApiError> {
     let answer = core
         .store
-        .call_answered(&call_id, sid, number, core.clock.now())
+        .call_answered(&call.call_id, &call.sid, call.prompt, core.clock.now())
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no call {call_id} with CallSid {sid}")))?;
-    Ok(reply(&core, &call_id, &answer, number, None))
+        .ok_or_else(|| call.not_ours())?;
+    Ok(reply(&core, &call.call_id, &answer, call.prompt, None))
 }
 
-async fn gather(
-    State(core): State<AppState>,
-    Path(call_id): Path<String>,
-    Query(query): Query<Prompt>,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let params = verified(&core, &uri, &headers, &body)?;
-    let sid = param(&params, "CallSid")?;
-    let digits = param(&params, "Digits")?;
-    let number = query.prompt.unwrap_or(1).clamp(1, 2);
+async fn gather(State(core): State<AppState>, call: Webhook) -> Result<Response, ApiError> {
+    let digits = call.param("Digits")?;
     let answer = core
         .store
-        .key_pressed(&call_id, sid, digits, core.clock.now())
+        .key_pressed(&call.call_id, &call.sid, digits, core.clock.now())
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no call {call_id} with CallSid {sid}")))?;
-    tracing::info!(call = %call_id, %digits, reply = ?answer.reply, "key pressed");
+        .ok_or_else(|| call.not_ours())?;
+    tracing::info!(call = %call.call_id, %digits, reply = ?answer.reply, "key pressed");
     core.escalation.wake();
-    Ok(reply(&core, &call_id, &answer, number, Some(digits)))
+    Ok(reply(
+        &core,
+        &call.call_id,
+        &answer,
+        call.prompt,
+        Some(digits),
+    ))
 }
 
 /// The TwiML for the state machine's reply.
@@ -196,24 +224,16 @@ fn reply(
     }
 }
 
-async fn status(
-    State(core): State<AppState>,
-    Path(call_id): Path<String>,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<StatusCode, ApiError> {
-    let params = verified(&core, &uri, &headers, &body)?;
-    let sid = param(&params, "CallSid")?;
-    let name = param(&params, "CallStatus")?;
+async fn status(State(core): State<AppState>, call: Webhook) -> Result<StatusCode, ApiError> {
+    let name = call.param("CallStatus")?;
     let status = CallStatus::parse(name)
         .ok_or_else(|| ApiError::BadRequest(format!("unknown CallStatus {name:?}")))?;
     let changed = core
         .store
-        .call_status(&call_id, sid, status, core.clock.now())
+        .call_status(&call.call_id, &call.sid, status, core.clock.now())
         .await?;
     if changed {
-        tracing::info!(call = %call_id, status = name, "call status");
+        tracing::info!(call = %call.call_id, status = name, "call status");
         core.escalation.wake();
     }
     Ok(StatusCode::NO_CONTENT)

@@ -810,17 +810,10 @@ impl Store {
         status: CallStatus,
         at: Timestamp,
     ) -> Result<bool> {
-        let mut tx = self.write().await?;
-        let Some(call) = call_for(&mut tx, call_id, sid, at).await? else {
-            return Ok(false);
-        };
-        let said = Said {
-            sid: Some(sid),
-            ..Said::default()
-        };
-        let t = transit(&mut tx, &call, Event::Placed(status), said, at).await?;
-        tx.commit().await?;
-        Ok(!t.actions.contains(&Action::EndCall))
+        let done = self.on_call(call_id, sid, Event::Placed(status), None, at);
+        Ok(done
+            .await?
+            .is_some_and(|(t, _)| !t.actions.contains(&Action::EndCall)))
     }
 
     /// Twilio refused the call, or the request to place it surely never reached Twilio
@@ -856,17 +849,8 @@ impl Store {
         status: CallStatus,
         at: Timestamp,
     ) -> Result<bool> {
-        let mut tx = self.write().await?;
-        let Some(call) = call_for(&mut tx, call_id, sid, at).await? else {
-            return Ok(false);
-        };
-        let said = Said {
-            sid: Some(sid),
-            ..Said::default()
-        };
-        let t = transit(&mut tx, &call, Event::Status(status), said, at).await?;
-        tx.commit().await?;
-        Ok(t.changed())
+        let done = self.on_call(call_id, sid, Event::Status(status), None, at);
+        Ok(done.await?.is_some_and(|(t, _)| t.changed()))
     }
 
     /// The voice webhook: the call was answered (prompt 1) or met silence (prompt 2).
@@ -878,8 +862,8 @@ impl Store {
         prompt: u32,
         at: Timestamp,
     ) -> Result<Option<Answer>> {
-        self.on_call(call_id, sid, Event::Answered { prompt }, None, at)
-            .await
+        let done = self.on_call(call_id, sid, Event::Answered { prompt }, None, at);
+        Ok(done.await?.and_then(|(_, answer)| answer))
     }
 
     /// A key pressed during the prompt. `None` when the call is not ours.
@@ -890,11 +874,14 @@ impl Store {
         digits: &str,
         at: Timestamp,
     ) -> Result<Option<Answer>> {
-        let key = Keypad::parse(digits);
-        self.on_call(call_id, sid, Event::Key(key), Some(digits), at)
-            .await
+        let event = Event::Key(Keypad::parse(digits));
+        let done = self.on_call(call_id, sid, event, Some(digits), at);
+        Ok(done.await?.and_then(|(_, answer)| answer))
     }
 
+    /// Runs a webhook's event for the call it names, in one transaction: the transition,
+    /// and, when the machine replies, what the operator is to hear. `None` when the call is
+    /// not ours or the SID does not match.
     async fn on_call(
         &self,
         call_id: &str,
@@ -902,7 +889,7 @@ impl Store {
         event: Event,
         digits: Option<&str>,
         at: Timestamp,
-    ) -> Result<Option<Answer>> {
+    ) -> Result<Option<(Transition, Option<Answer>)>> {
         let mut tx = self.write().await?;
         let Some(call) = call_for(&mut tx, call_id, sid, at).await? else {
             return Ok(None);
@@ -913,24 +900,23 @@ impl Store {
             reason: None,
         };
         let t = transit(&mut tx, &call, event, said, at).await?;
-        let summary: String = sqlx::query_scalar("SELECT summary FROM incidents WHERE id = ?")
-            .bind(&call.incident_id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let reply = t.actions.iter().find_map(|a| match a {
+            Action::Reply(reply) => Some(*reply),
+            _ => None,
+        });
+        let answer = match reply {
+            None => None,
+            Some(reply) => Some(Answer {
+                summary: sqlx::query_scalar("SELECT summary FROM incidents WHERE id = ?")
+                    .bind(&call.incident_id)
+                    .fetch_one(&mut *tx)
+                    .await?,
+                member: call.member,
+                reply,
+            }),
+        };
         tx.commit().await?;
-        let reply = t
-            .actions
-            .iter()
-            .find_map(|a| match a {
-                Action::Reply(reply) => Some(*reply),
-                _ => None,
-            })
-            .expect("the voice and gather events always reply");
-        Ok(Some(Answer {
-            member: call.member,
-            summary,
-            reply,
-        }))
+        Ok(Some((t, answer)))
     }
 
     /// Calls that must be ended because their loop stopped, with Twilio's SID.

@@ -28,6 +28,36 @@ pub struct Report {
 /// The owner type every low-balance template is scoped to.
 pub const OWNER_TYPE: &str = "ACCOUNT";
 
+/// What one low-balance template is about: its entity type, the word for it in summaries,
+/// and what it says of itself.
+pub trait Kind {
+    /// The entities whose `balance` is summed.
+    const ENTITY_TYPE: &'static str;
+    /// The balance's name in summaries (`credit`, `wallet`, `entitlement`).
+    const NOUN: &'static str;
+    /// The template's description; its `entity_type` is [`Self::ENTITY_TYPE`].
+    const INFO: Info;
+}
+
+/// The low-balance template over the entities `K` names.
+#[derive(Debug)]
+pub struct LowBalance<K>(std::marker::PhantomData<K>);
+
+impl<K: Kind> Template for LowBalance<K> {
+    type Params = Params;
+    type Report = Report;
+
+    const INFO: Info = K::INFO;
+
+    fn plan(_params: &Params, ctx: &Context) -> Result<Vec<Query>, String> {
+        Ok(plan(K::ENTITY_TYPE, ctx))
+    }
+
+    fn evaluate(params: &Params, ctx: &Context, answers: &Answers) -> Evaluation<Report> {
+        evaluate(K::ENTITY_TYPE, K::NOUN, params, ctx, answers)
+    }
+}
+
 /// The one query: the entities of `entity_type`, of the alert's account (every account
 /// when the alert names none), narrowed to `entityDetails.id` when given.
 pub fn plan(entity_type: &str, ctx: &Context) -> Vec<Query> {
