@@ -21,7 +21,7 @@ use anyhow::Context as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tocsin_sdk::time::Timestamp;
-use tocsin_twilio as twilio;
+use tocsin_twilio::{self as twilio, PhoneNumber};
 use tocsin_twilio_sim as sim;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -481,7 +481,7 @@ async fn start_demo(
                 .iter()
                 .map(|(name, phone, _)| Member {
                     name: (*name).into(),
-                    phone: (*phone).into(),
+                    phone: PhoneNumber::parse(phone).expect("demo numbers are E.164"),
                 })
                 .collect(),
             loops: 2,

@@ -188,7 +188,10 @@ async fn dial_next(core: &Core, client: &twilio::Client) -> bool {
         };
         let full = page.len() == QUEUE_PAGE as usize;
         after = page.last().map(PendingCall::place);
-        if let Some(next) = page.into_iter().find(|p| !busy.contains(&p.member().phone)) {
+        if let Some(next) = page
+            .into_iter()
+            .find(|p| !busy.contains(p.member().phone.as_str()))
+        {
             break next;
         }
         if !full {
@@ -214,7 +217,7 @@ async fn place(core: &Core, client: &twilio::Client, pending: &PendingCall, call
     let voice_url = format!("{public}/twilio/voice/{call_id}");
     let status_callback = format!("{public}/twilio/status/{call_id}");
     let request = NewCall {
-        to: &member.phone,
+        to: member.phone.as_str(),
         voice_url: &voice_url,
         status_callback: &status_callback,
         ring_timeout_seconds: pending.roster.ring_timeout_seconds,

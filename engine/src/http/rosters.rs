@@ -4,14 +4,14 @@
 use super::auth::{Caller, Need};
 use super::entities::check_name;
 use super::{ApiError, AppState, Json, Page, next_token};
-use crate::store::escalation::{Member, Roster, Route, mask_phone};
+use crate::store::escalation::{Member, Roster, Route};
 use crate::store::incidents::new_id;
 use crate::store::keys::Role;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tocsin_twilio::is_e164;
+use tocsin_twilio::PhoneNumber;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -29,7 +29,7 @@ pub struct RosterRequest {
     pub name: String,
     /// Operators in calling order, 1 to 50.
     #[schema(min_items = 1, max_items = 50)]
-    pub members: Vec<Member>,
+    pub members: Vec<MemberBody>,
     /// Times the whole roster is called before giving up, 1 to 10 (default 1).
     #[schema(minimum = 1, maximum = 10)]
     pub loops: Option<u32>,
@@ -40,14 +40,65 @@ pub struct RosterRequest {
     pub fallback_url: Option<String>,
 }
 
+/// An operator on a roster, as the API reads and shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = Member)]
+pub struct MemberBody {
+    /// Who.
+    #[schema(min_length = 1, max_length = 256)]
+    pub name: String,
+    /// E.164 phone number (masked, `…0100`, for everyone but admins).
+    #[schema(pattern = r"^\+[1-9][0-9]{1,14}$")]
+    pub phone: String,
+}
+
+/// A roster, as the API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Roster)]
+pub struct RosterView {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// In calling order.
+    pub members: Vec<MemberBody>,
+    /// How many times the whole roster is called before giving up.
+    pub loops: u32,
+    /// Seconds a phone rings before the call counts as unanswered.
+    pub ring_timeout_seconds: u32,
+    /// Where to POST when the loops are spent without an acceptance.
+    pub fallback_url: Option<String>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
 /// A roster as `caller` may see it: phone numbers are masked for everyone but admins.
-fn view(mut roster: Roster, caller: &Caller) -> Roster {
-    if caller.role != Role::Admin {
-        for member in &mut roster.members {
-            member.phone = mask_phone(&member.phone);
-        }
+fn view(roster: Roster, caller: &Caller) -> RosterView {
+    let admin = caller.role == Role::Admin;
+    RosterView {
+        id: roster.id,
+        name: roster.name,
+        members: roster
+            .members
+            .into_iter()
+            .map(|m| MemberBody {
+                phone: if admin {
+                    m.phone.into()
+                } else {
+                    m.phone.masked()
+                },
+                name: m.name,
+            })
+            .collect(),
+        loops: roster.loops,
+        ring_timeout_seconds: roster.ring_timeout_seconds,
+        fallback_url: roster.fallback_url,
+        created_at: roster.created_at,
+        updated_at: roster.updated_at,
     }
-    roster
 }
 
 fn check_url(what: &str, url: &str) -> Result<(), ApiError> {
@@ -59,55 +110,73 @@ fn check_url(what: &str, url: &str) -> Result<(), ApiError> {
     }
 }
 
-fn checked(request: RosterRequest) -> Result<RosterRequest, ApiError> {
-    check_name("name", &request.name)?;
-    if request.members.is_empty() || request.members.len() > MEMBER_LIMIT {
-        return Err(ApiError::Unprocessable(format!(
-            "members must list 1 to {MEMBER_LIMIT} operators; it lists {}",
-            request.members.len()
-        )));
-    }
-    for (i, member) in request.members.iter().enumerate() {
-        check_name(&format!("members[{i}].name"), &member.name)?;
-        if !is_e164(&member.phone) {
+/// A roster request, parsed: every member's number is E.164 and appears once, and the
+/// counts are in range.
+struct NewRoster {
+    name: String,
+    members: Vec<Member>,
+    loops: Option<u32>,
+    ring_timeout_seconds: Option<u32>,
+    fallback_url: Option<String>,
+}
+
+impl TryFrom<RosterRequest> for NewRoster {
+    type Error = ApiError;
+
+    fn try_from(request: RosterRequest) -> Result<Self, ApiError> {
+        check_name("name", &request.name)?;
+        if request.members.is_empty() || request.members.len() > MEMBER_LIMIT {
             return Err(ApiError::Unprocessable(format!(
-                "members[{i}].phone {:?} is not an E.164 number such as +14155550100",
-                member.phone
+                "members must list 1 to {MEMBER_LIMIT} operators; it lists {}",
+                request.members.len()
             )));
         }
-        if let Some(j) = request.members[..i]
-            .iter()
-            .position(|m| m.phone == member.phone)
+        let mut members: Vec<Member> = Vec::with_capacity(request.members.len());
+        for (i, member) in request.members.into_iter().enumerate() {
+            check_name(&format!("members[{i}].name"), &member.name)?;
+            let phone = PhoneNumber::parse(&member.phone)
+                .map_err(|e| ApiError::Unprocessable(format!("members[{i}].phone {e}")))?;
+            if let Some(j) = members.iter().position(|m| m.phone == phone) {
+                return Err(ApiError::Unprocessable(format!(
+                    "members[{i}].phone repeats members[{j}].phone"
+                )));
+            }
+            members.push(Member {
+                name: member.name,
+                phone,
+            });
+        }
+        if let Some(loops) = request.loops
+            && !(1..=10).contains(&loops)
         {
             return Err(ApiError::Unprocessable(format!(
-                "members[{i}].phone repeats members[{j}].phone"
+                "loops {loops} must be between 1 and 10"
             )));
         }
+        if let Some(seconds) = request.ring_timeout_seconds
+            && !(5..=600).contains(&seconds)
+        {
+            return Err(ApiError::Unprocessable(format!(
+                "ringTimeoutSeconds {seconds} must be between 5 and 600"
+            )));
+        }
+        if let Some(url) = &request.fallback_url {
+            check_url("fallbackUrl", url)?;
+        }
+        Ok(Self {
+            name: request.name,
+            members,
+            loops: request.loops,
+            ring_timeout_seconds: request.ring_timeout_seconds,
+            fallback_url: request.fallback_url,
+        })
     }
-    if let Some(loops) = request.loops
-        && !(1..=10).contains(&loops)
-    {
-        return Err(ApiError::Unprocessable(format!(
-            "loops {loops} must be between 1 and 10"
-        )));
-    }
-    if let Some(seconds) = request.ring_timeout_seconds
-        && !(5..=600).contains(&seconds)
-    {
-        return Err(ApiError::Unprocessable(format!(
-            "ringTimeoutSeconds {seconds} must be between 5 and 600"
-        )));
-    }
-    if let Some(url) = &request.fallback_url {
-        check_url("fallbackUrl", url)?;
-    }
-    Ok(request)
 }
 
 fn audit_detail(roster: &Roster) -> serde_json::Value {
     serde_json::json!({
         "name": roster.name,
-        "members": roster.members.iter().map(|m| serde_json::json!({"name": m.name, "phone": mask_phone(&m.phone)})).collect::<Vec<_>>(),
+        "members": roster.members.iter().map(|m| serde_json::json!({"name": m.name, "phone": m.phone.masked()})).collect::<Vec<_>>(),
         "loops": roster.loops,
         "ringTimeoutSeconds": roster.ring_timeout_seconds,
         "fallbackUrl": roster.fallback_url,
@@ -116,20 +185,20 @@ fn audit_detail(roster: &Roster) -> serde_json::Value {
 
 super::page! {
     /// A page of rosters.
-    RostersPage: Vec<Roster>,
+    RostersPage: Vec<RosterView>,
     "Rosters."
 }
 
 /// Create a roster (admin).
 #[utoipa::path(post, path = "/rosters", tag = "escalation", request_body = RosterRequest,
-    responses((status = 201, body = Roster), (status = 422, description = "Invalid roster")))]
+    responses((status = 201, body = RosterView), (status = 422, description = "Invalid roster")))]
 async fn create_roster(
     State(core): State<AppState>,
     caller: Caller,
     Json(request): Json<RosterRequest>,
-) -> Result<(StatusCode, Json<Roster>), ApiError> {
+) -> Result<(StatusCode, Json<RosterView>), ApiError> {
     caller.require(Need::Admin)?;
-    let request = checked(request)?;
+    let request = NewRoster::try_from(request)?;
     let now = core.clock.now();
     let roster = Roster {
         id: new_id("ros"),
@@ -185,12 +254,12 @@ async fn find_roster(core: &AppState, id: &str) -> Result<Roster, ApiError> {
 /// Get a roster.
 #[utoipa::path(get, path = "/rosters/{roster_id}", tag = "escalation",
     params(("roster_id" = String, Path, description = "Roster id")),
-    responses((status = 200, body = Roster), (status = 404, description = "No such roster")))]
+    responses((status = 200, body = RosterView), (status = 404, description = "No such roster")))]
 async fn get_roster(
     State(core): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Roster>, ApiError> {
+) -> Result<Json<RosterView>, ApiError> {
     caller.require(Need::Read)?;
     Ok(Json(view(find_roster(&core, &id).await?, &caller)))
 }
@@ -199,16 +268,16 @@ async fn get_roster(
 /// (admin). Escalations already under way keep the roster they started with.
 #[utoipa::path(put, path = "/rosters/{roster_id}", tag = "escalation", request_body = RosterRequest,
     params(("roster_id" = String, Path, description = "Roster id")),
-    responses((status = 200, body = Roster), (status = 404, description = "No such roster"), (status = 422, description = "Invalid roster")))]
+    responses((status = 200, body = RosterView), (status = 404, description = "No such roster"), (status = 422, description = "Invalid roster")))]
 async fn update_roster(
     State(core): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     Json(request): Json<RosterRequest>,
-) -> Result<Json<Roster>, ApiError> {
+) -> Result<Json<RosterView>, ApiError> {
     caller.require(Need::Admin)?;
     let before = find_roster(&core, &id).await?;
-    let request = checked(request)?;
+    let request = NewRoster::try_from(request)?;
     let now = core.clock.now();
     let roster = Roster {
         name: request.name,

@@ -15,21 +15,19 @@ use sqlx::{Row, Sqlite, Transaction};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use tocsin_sdk::time::Timestamp;
-use tocsin_twilio::CallStatus;
+use tocsin_twilio::{CallStatus, PhoneNumber};
 
 /// An operator on a roster.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
     /// Who.
-    #[schema(min_length = 1, max_length = 256)]
     pub name: String,
-    /// E.164 phone number.
-    #[schema(pattern = r"^\+[1-9][0-9]{1,14}$")]
-    pub phone: String,
+    /// Where they are called.
+    pub phone: PhoneNumber,
 }
 
 /// An ordered list of operators called one by one.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Roster {
     /// Id.
@@ -168,12 +166,6 @@ fn call_from_row(row: &sqlx::sqlite::SqliteRow) -> CallRecord {
 
 const CALL_COLUMNS: &str =
     "c.*, json_extract(e.roster, '$.ringTimeoutSeconds') AS ring_timeout_seconds";
-
-/// A phone number with all but the last four digits hidden.
-pub fn mask_phone(phone: &str) -> String {
-    let digits = phone.len().saturating_sub(4);
-    format!("…{}", &phone[digits..])
-}
 
 /// What an operator hears when a webhook of their call is answered.
 #[derive(Debug, Clone)]
@@ -776,7 +768,7 @@ impl Store {
         .bind(i64::from(pending.loop_index()))
         .bind(i64::from(pending.position()))
         .bind(&member.name)
-        .bind(&member.phone)
+        .bind(member.phone.as_str())
         .bind(micros(at))
         .bind(micros(at))
         .execute(&mut *tx)
@@ -794,7 +786,7 @@ impl Store {
             Some(&member.name),
             json!({"callId": id, "step": pending.step, "loop": pending.loop_index() + 1,
                    "position": pending.position() + 1, "member": member.name,
-                   "phone": mask_phone(&member.phone)}),
+                   "phone": member.phone.masked()}),
         )
         .await?;
         tx.commit().await?;

@@ -17,6 +17,58 @@ pub fn is_e164(phone: &str) -> bool {
     })
 }
 
+/// An E.164 phone number, checked once where it enters: a value of this type is always
+/// one Twilio can dial.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PhoneNumber(String);
+
+/// A text that is not an E.164 number.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an E.164 number such as +14155550100")]
+pub struct NotE164(pub String);
+
+impl PhoneNumber {
+    /// Reads an E.164 number.
+    pub fn parse(text: &str) -> Result<Self, NotE164> {
+        if is_e164(text) {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(NotE164(text.to_owned()))
+        }
+    }
+
+    /// The number, `+` and digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The number with all but its last four digits hidden.
+    pub fn masked(&self) -> String {
+        format!("…{}", &self.0[self.0.len() - 4..])
+    }
+}
+
+impl TryFrom<String> for PhoneNumber {
+    type Error = NotE164;
+
+    fn try_from(text: String) -> Result<Self, NotE164> {
+        Self::parse(&text)
+    }
+}
+
+impl From<PhoneNumber> for String {
+    fn from(phone: PhoneNumber) -> Self {
+        phone.0
+    }
+}
+
+impl std::fmt::Display for PhoneNumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Twilio's own API host.
 pub const DEFAULT_API_BASE: &str = "https://api.twilio.com";
 
