@@ -13,6 +13,7 @@ mod plugins;
 mod rosters;
 mod server;
 mod sns;
+mod store_contract;
 mod support;
 mod templates;
 mod togai;

@@ -8,6 +8,7 @@
 use super::machine::NotPlaced;
 use crate::app::Core;
 use crate::store::escalation::{CallRecord, PendingCall};
+use crate::store::seam::CallLoops;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -5,6 +5,7 @@
 use super::{ApiError, AppState};
 use crate::escalation::machine::Reply;
 use crate::store::escalation::Answer;
+use crate::store::seam::CallLoops;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Path, Query, Request, State};

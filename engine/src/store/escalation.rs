@@ -4,6 +4,7 @@
 //! late or out-of-order webhooks find nothing to change.
 
 use super::incidents::{new_id, timeline, timeline_many};
+use super::seam::CallLoops;
 use super::{Result, Store, instant, json, micros, rows_json};
 use crate::escalation::machine::{
     self, Action, Event, Keypad, Loop, LoopState, NotPlaced, Note, Outcome, Reply, Transition,
@@ -704,10 +705,25 @@ impl Store {
             .await?;
         Ok(rows.iter().map(route_from_row).collect())
     }
+}
+
+impl CallLoops for Store {
+    /// Starts the call loops of newly opened incidents, in a transaction of their own; see
+    /// [`start_escalations`].
+    async fn start_loops(
+        &self,
+        opened: &[Opened<'_>],
+        phones: &str,
+    ) -> Result<Vec<Option<String>>> {
+        let mut tx = self.write().await?;
+        let started = start_escalations(&mut tx, opened, phones).await?;
+        tx.commit().await?;
+        Ok(started)
+    }
 
     /// Loops waiting for their next call, longest waiting first: up to `limit` of them,
     /// after the one at `after` (a [`PendingCall::place`]) when given.
-    pub async fn pending_calls(
+    async fn pending_calls(
         &self,
         after: Option<&(i64, String)>,
         limit: u32,
@@ -738,7 +754,7 @@ impl Store {
     }
 
     /// Numbers on a call of ours that has not ended.
-    pub async fn busy_phones(&self) -> Result<Vec<String>> {
+    async fn busy_phones(&self) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT DISTINCT phone FROM calls WHERE status NOT IN ('completed', 'busy', 'failed', 'no-answer', 'canceled')",
         )
@@ -748,7 +764,7 @@ impl Store {
 
     /// Records the intent to call `pending`'s member before Twilio is asked, so the step is
     /// never dialed twice. `None` when the loop moved on or the step already has its call.
-    pub async fn begin_call(&self, pending: &PendingCall, at: Timestamp) -> Result<Option<String>> {
+    async fn begin_call(&self, pending: &PendingCall, at: Timestamp) -> Result<Option<String>> {
         let mut tx = self.write().await?;
         let Some(state) = loop_of(&mut tx, &pending.incident_id).await? else {
             return Ok(None);
@@ -795,7 +811,7 @@ impl Store {
 
     /// Twilio accepted the call. True when the loop still wants it; false when the incident
     /// closed meanwhile and the call must be ended.
-    pub async fn call_placed(
+    async fn call_placed(
         &self,
         call_id: &str,
         sid: &str,
@@ -811,7 +827,7 @@ impl Store {
     /// Twilio refused the call, or the request to place it surely never reached Twilio
     /// (`Refused`), or nothing was heard of it in time (`Lost`): the step is over, the loop
     /// moves on.
-    pub async fn call_not_placed(
+    async fn call_not_placed(
         &self,
         call_id: &str,
         why: NotPlaced,
@@ -834,7 +850,7 @@ impl Store {
     /// A status callback (or a status read back from Twilio). Only moves a call forward:
     /// a duplicate or a status older than the one known changes nothing. Returns whether
     /// anything changed.
-    pub async fn call_status(
+    async fn call_status(
         &self,
         call_id: &str,
         sid: &str,
@@ -847,7 +863,7 @@ impl Store {
 
     /// The voice webhook: the call was answered (prompt 1) or met silence (prompt 2).
     /// `None` when the call is not ours or the SID does not match.
-    pub async fn call_answered(
+    async fn call_answered(
         &self,
         call_id: &str,
         sid: &str,
@@ -859,7 +875,7 @@ impl Store {
     }
 
     /// A key pressed during the prompt. `None` when the call is not ours.
-    pub async fn key_pressed(
+    async fn key_pressed(
         &self,
         call_id: &str,
         sid: &str,
@@ -871,6 +887,98 @@ impl Store {
         Ok(done.await?.and_then(|(_, answer)| answer))
     }
 
+    /// Calls that must be ended because their loop stopped, with Twilio's SID.
+    async fn calls_to_end(&self) -> Result<Vec<CallRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CALL_COLUMNS} FROM calls c JOIN escalations e ON e.incident_id = c.incident_id
+             WHERE c.end_requested = 1 AND c.sid IS NOT NULL"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(call_from_row).collect())
+    }
+
+    /// The request to end a call was made (or the call had already ended).
+    async fn call_end_sent(
+        &self,
+        call: &CallRecord,
+        status: CallStatus,
+        at: Timestamp,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("UPDATE calls SET end_requested = 2, updated_at = ? WHERE id = ?")
+            .bind(micros(at))
+            .bind(&call.id)
+            .execute(&mut *tx)
+            .await?;
+        timeline(
+            &mut tx,
+            &call.incident_id,
+            at,
+            "call-ended",
+            Some(&call.member),
+            json!({"callId": call.id, "sid": call.sid, "status": status.as_str()}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Calls not known to have ended: after a restart, or when their callbacks are late.
+    async fn unfinished_calls(&self) -> Result<Vec<CallRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CALL_COLUMNS} FROM calls c JOIN escalations e ON e.incident_id = c.incident_id
+             WHERE c.status NOT IN ('completed', 'busy', 'failed', 'no-answer', 'canceled')"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(call_from_row).collect())
+    }
+
+    /// Exhausted loops whose fallback has not fired.
+    async fn pending_fallbacks(&self) -> Result<Vec<Fallback>> {
+        let rows =
+            sqlx::query("SELECT incident_id, roster FROM escalations WHERE fallback = 'PENDING'")
+                .fetch_all(self.pool())
+                .await?;
+        rows.iter()
+            .map(|row| {
+                let roster: Roster = json(row.get("roster"))?;
+                Ok(Fallback {
+                    incident_id: row.get("incident_id"),
+                    url: roster.fallback_url.clone(),
+                    roster,
+                })
+            })
+            .collect()
+    }
+
+    /// Records that a fallback fired (once, whatever came of it).
+    async fn fallback_fired(
+        &self,
+        incident_id: &str,
+        sent: bool,
+        detail: serde_json::Value,
+        at: Timestamp,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        let changed = sqlx::query("UPDATE escalations SET fallback = ?, updated_at = ? WHERE incident_id = ? AND fallback = 'PENDING'")
+            .bind(if sent { "SENT" } else { "FAILED" })
+            .bind(micros(at))
+            .bind(incident_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        if changed {
+            timeline(&mut tx, incident_id, at, "fallback", None, detail).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl Store {
     /// Runs a webhook's event for the call it names, in one transaction: the transition,
     /// and, when the machine replies, what the operator is to hear. `None` when the call is
     /// not ours or the SID does not match.
@@ -909,95 +1017,5 @@ impl Store {
         };
         tx.commit().await?;
         Ok(Some((t, answer)))
-    }
-
-    /// Calls that must be ended because their loop stopped, with Twilio's SID.
-    pub async fn calls_to_end(&self) -> Result<Vec<CallRecord>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {CALL_COLUMNS} FROM calls c JOIN escalations e ON e.incident_id = c.incident_id
-             WHERE c.end_requested = 1 AND c.sid IS NOT NULL"
-        ))
-        .fetch_all(self.pool())
-        .await?;
-        Ok(rows.iter().map(call_from_row).collect())
-    }
-
-    /// The request to end a call was made (or the call had already ended).
-    pub async fn call_end_sent(
-        &self,
-        call: &CallRecord,
-        status: CallStatus,
-        at: Timestamp,
-    ) -> Result<()> {
-        let mut tx = self.write().await?;
-        sqlx::query("UPDATE calls SET end_requested = 2, updated_at = ? WHERE id = ?")
-            .bind(micros(at))
-            .bind(&call.id)
-            .execute(&mut *tx)
-            .await?;
-        timeline(
-            &mut tx,
-            &call.incident_id,
-            at,
-            "call-ended",
-            Some(&call.member),
-            json!({"callId": call.id, "sid": call.sid, "status": status.as_str()}),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Calls not known to have ended: after a restart, or when their callbacks are late.
-    pub async fn unfinished_calls(&self) -> Result<Vec<CallRecord>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {CALL_COLUMNS} FROM calls c JOIN escalations e ON e.incident_id = c.incident_id
-             WHERE c.status NOT IN ('completed', 'busy', 'failed', 'no-answer', 'canceled')"
-        ))
-        .fetch_all(self.pool())
-        .await?;
-        Ok(rows.iter().map(call_from_row).collect())
-    }
-
-    /// Exhausted loops whose fallback has not fired.
-    pub async fn pending_fallbacks(&self) -> Result<Vec<Fallback>> {
-        let rows =
-            sqlx::query("SELECT incident_id, roster FROM escalations WHERE fallback = 'PENDING'")
-                .fetch_all(self.pool())
-                .await?;
-        rows.iter()
-            .map(|row| {
-                let roster: Roster = json(row.get("roster"))?;
-                Ok(Fallback {
-                    incident_id: row.get("incident_id"),
-                    url: roster.fallback_url.clone(),
-                    roster,
-                })
-            })
-            .collect()
-    }
-
-    /// Records that a fallback fired (once, whatever came of it).
-    pub async fn fallback_fired(
-        &self,
-        incident_id: &str,
-        sent: bool,
-        detail: serde_json::Value,
-        at: Timestamp,
-    ) -> Result<()> {
-        let mut tx = self.write().await?;
-        let changed = sqlx::query("UPDATE escalations SET fallback = ?, updated_at = ? WHERE incident_id = ? AND fallback = 'PENDING'")
-            .bind(if sent { "SENT" } else { "FAILED" })
-            .bind(micros(at))
-            .bind(incident_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            == 1;
-        if changed {
-            timeline(&mut tx, incident_id, at, "fallback", None, detail).await?;
-        }
-        tx.commit().await?;
-        Ok(())
     }
 }

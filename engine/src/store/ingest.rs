@@ -4,6 +4,7 @@
 
 use super::data::{EntityUpsert, put_entities, put_events};
 use super::integrations::first_delivery;
+use super::seam::Writes;
 use super::{Result, Store};
 use tocsin_sdk::testing::Event;
 use tocsin_sdk::time::Timestamp;
@@ -68,39 +69,46 @@ impl Ingest {
     }
 }
 
+impl Writes for Store {
+    async fn commit_writes(&self, writes: &[(&Write, Timestamp)]) -> Result<Vec<bool>> {
+        let mut tx = self.write().await?;
+        let mut written = Vec::with_capacity(writes.len());
+        // Snapshots of a group go in as one statement, in the order they came.
+        let mut entities = Vec::new();
+        for &(write, at) in writes {
+            let taken = match write {
+                Write::Entities(batch) => {
+                    entities.extend(batch.iter().map(|e| (e, at)));
+                    true
+                }
+                Write::Events(events) => {
+                    put_events(&mut tx, events, at).await?;
+                    true
+                }
+                Write::Delivery {
+                    integration_id,
+                    digest,
+                    entities: batch,
+                } => {
+                    let new = first_delivery(&mut tx, integration_id, digest, at).await?;
+                    if new {
+                        entities.extend(batch.iter().map(|e| (e, at)));
+                    }
+                    new
+                }
+            };
+            written.push(taken);
+        }
+        put_entities(&mut tx, &entities).await?;
+        tx.commit().await?;
+        Ok(written)
+    }
+}
+
 /// Commits a group; for each job, whether it was written.
 async fn commit(store: &Store, jobs: &[Job]) -> Result<Vec<bool>> {
-    let mut tx = store.write().await?;
-    let mut written = Vec::with_capacity(jobs.len());
-    // Snapshots of a group go in as one statement, in the order they came.
-    let mut entities = Vec::new();
-    for job in jobs {
-        let taken = match &job.write {
-            Write::Entities(batch) => {
-                entities.extend(batch.iter().map(|e| (e, job.at)));
-                true
-            }
-            Write::Events(events) => {
-                put_events(&mut tx, events, job.at).await?;
-                true
-            }
-            Write::Delivery {
-                integration_id,
-                digest,
-                entities: batch,
-            } => {
-                let new = first_delivery(&mut tx, integration_id, digest, job.at).await?;
-                if new {
-                    entities.extend(batch.iter().map(|e| (e, job.at)));
-                }
-                new
-            }
-        };
-        written.push(taken);
-    }
-    put_entities(&mut tx, &entities).await?;
-    tx.commit().await?;
-    Ok(written)
+    let writes: Vec<(&Write, Timestamp)> = jobs.iter().map(|j| (&j.write, j.at)).collect();
+    store.commit_writes(&writes).await
 }
 
 async fn run(store: Store, mut rx: mpsc::Receiver<Job>) {

@@ -7,6 +7,7 @@ pub mod incidents;
 pub mod ingest;
 pub mod integrations;
 pub mod keys;
+pub mod seam;
 pub mod templates;
 
 use sqlx::SqlitePool;

@@ -1,0 +1,388 @@
+//! The store contract: what any implementation of the store seam (`tocsin::store::seam`)
+//! must do, written once over the traits. Each check takes a fresh, empty store; the
+//! `sqlite` test runs them all on a real SQLite file, and a second database runs the same
+//! checks by adding its own test at the bottom.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde_json::json;
+use std::future::Future;
+use tocsin::escalation::machine::NotPlaced;
+use tocsin::store::Store;
+use tocsin::store::data::EntityUpsert;
+use tocsin::store::escalation::{Member, Opened, Roster, Route};
+use tocsin::store::incidents::{Change, IncidentFilter, Observation};
+use tocsin::store::ingest::Write;
+use tocsin::store::seam::{CallLoops, Data, Incidents, Rosters, Writes};
+use tocsin_sdk::testing::Event;
+use tocsin_twilio::{CallStatus, PhoneNumber};
+
+/// Everything the contract checks.
+trait Contract: CallLoops + Incidents + Data + Writes + Rosters {}
+impl<T: CallLoops + Incidents + Data + Writes + Rosters> Contract for T {}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap()
+}
+
+fn finding<'a>(
+    alert: &'a str,
+    subject: &'a str,
+    breached: bool,
+    report: &'a serde_json::Value,
+    at: DateTime<Utc>,
+) -> Observation<'a> {
+    Observation {
+        alert_id: alert,
+        alert_version: 1,
+        template_id: "cloud_alarm",
+        valid_until: None,
+        subject,
+        breached,
+        auto_resolvable: true,
+        report,
+        summary: "disk full on db-1",
+        at,
+    }
+}
+
+async fn at_most_one_unclosed_incident_per_alert_and_subject<S: Contract>(store: S) {
+    let report = json!({"free": "1%"});
+    let first = store
+        .apply_finding(&finding("alt_1", "db-1", true, &report, t0()))
+        .await
+        .unwrap();
+    let Change::Opened(id) = first else {
+        panic!("a first breach opens: {first:?}")
+    };
+    let again = store
+        .apply_finding(&finding(
+            "alt_1",
+            "db-1",
+            true,
+            &report,
+            t0() + Duration::minutes(1),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(again, Change::None, "the same breach again opens nothing");
+    // Writers racing on one (alert, subject) open one incident between them.
+    let other = json!({"free": "0%"});
+    let racing: Vec<_> = (0..8)
+        .map(|i| {
+            let o = finding("alt_1", "db-2", true, &other, t0() + Duration::seconds(i));
+            store.apply_finding_owned(o)
+        })
+        .collect();
+    let changes = futures::future::join_all(racing).await;
+    let opened = changes
+        .iter()
+        .filter(|c| matches!(c, Change::Opened(_)))
+        .count();
+    assert_eq!(opened, 1, "{changes:?}");
+    let filter = IncidentFilter {
+        alert_id: Some("alt_1".into()),
+        status: None,
+    };
+    assert_eq!(
+        store.list_incidents(&filter, None, 50).await.unwrap().len(),
+        2
+    );
+    // Resolved, the subject may open anew.
+    let clear = store
+        .apply_finding(&finding(
+            "alt_1",
+            "db-1",
+            false,
+            &report,
+            t0() + Duration::minutes(2),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(clear, Change::Resolved(id.clone()));
+    let reopened = store
+        .apply_finding(&finding(
+            "alt_1",
+            "db-1",
+            true,
+            &report,
+            t0() + Duration::minutes(3),
+        ))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&reopened, Change::Opened(new) if *new != id),
+        "{reopened:?}"
+    );
+    let kinds: Vec<String> = store
+        .timeline(&id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, ["opened", "resolved"]);
+}
+
+/// Opens an incident routed to a two-member roster and starts its loop.
+async fn a_ringing_loop<S: Contract>(store: &S) -> String {
+    let now = t0();
+    let member = |name: &str, phone: &str| Member {
+        name: name.into(),
+        phone: PhoneNumber::parse(phone).unwrap(),
+    };
+    store
+        .insert_roster(&Roster {
+            id: "ros_1".into(),
+            name: "db on-call".into(),
+            members: vec![
+                member("Ada", "+15550100001"),
+                member("Grace", "+15550100002"),
+            ],
+            loops: 1,
+            ring_timeout_seconds: 30,
+            fallback_url: None,
+            created_at: now,
+            updated_at: now,
+        })
+        .await
+        .unwrap();
+    store
+        .insert_route(&Route {
+            id: "rte_1".into(),
+            roster_id: "ros_1".into(),
+            alert_id: None,
+            template_id: None,
+            owner_id: None,
+            created_at: now,
+        })
+        .await
+        .unwrap();
+    let report = json!({});
+    let Change::Opened(incident) = store
+        .apply_finding(&finding("alt_1", "db-1", true, &report, now))
+        .await
+        .unwrap()
+    else {
+        panic!("a breach opens")
+    };
+    let opened = [Opened {
+        incident_id: &incident,
+        alert_id: "alt_1",
+        template_id: "cloud_alarm",
+        owner_id: None,
+        at: now,
+    }];
+    let started = store.start_loops(&opened, "twilio").await.unwrap();
+    assert_eq!(started, [Some("ros_1".to_owned())]);
+    incident
+}
+
+async fn a_call_step_is_recorded_once<S: Contract>(store: S) {
+    let incident = a_ringing_loop(&store).await;
+    let pending = store.pending_calls(None, 64).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].incident_id, incident);
+    assert_eq!(pending[0].member().name, "Ada");
+    // Two dialers at once: one records the call, the other finds the step taken.
+    let (a, b) = tokio::join!(
+        store.begin_call(&pending[0], t0()),
+        store.begin_call(&pending[0], t0())
+    );
+    let calls: Vec<String> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(store.pending_calls(None, 64).await.unwrap().is_empty());
+    assert_eq!(store.busy_phones().await.unwrap(), ["+15550100001"]);
+    // Ada's call is refused: the loop moves to Grace, whose step is also recorded once.
+    store
+        .call_not_placed(&calls[0], NotPlaced::Refused, "busy signal", t0())
+        .await
+        .unwrap();
+    let next = store.pending_calls(None, 64).await.unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].member().name, "Grace");
+    let grace = store.begin_call(&next[0], t0()).await.unwrap().unwrap();
+    assert_eq!(store.begin_call(&next[0], t0()).await.unwrap(), None);
+    // Webhooks only move a call forward, and the same one twice changes nothing.
+    assert!(
+        store
+            .call_placed(&grace, "CA1", CallStatus::Queued, t0())
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .call_status(&grace, "CA1", CallStatus::Ringing, t0())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .call_status(&grace, "CA1", CallStatus::Ringing, t0())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .call_status(&grace, "CA1", CallStatus::Queued, t0())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .call_status(&grace, "CA-other", CallStatus::Completed, t0())
+            .await
+            .unwrap()
+    );
+    let answer = store.key_pressed(&grace, "CA1", "1", t0()).await.unwrap();
+    assert_eq!(answer.map(|a| a.member), Some("Grace".to_owned()));
+    let incident = store.incident(&incident).await.unwrap().unwrap();
+    assert_eq!(incident.acknowledged_by.as_deref(), Some("Grace"));
+    assert!(store.pending_calls(None, 64).await.unwrap().is_empty());
+}
+
+fn event(id: &str, value: &str) -> Event {
+    serde_json::from_value(json!({
+        "id": id, "type": "usage", "ownerType": "ACCOUNT", "ownerId": "acc1",
+        "timestamp": "2026-12-01T09:00:00Z", "value": value,
+    }))
+    .unwrap()
+}
+
+async fn events_are_idempotent_by_id<S: Contract>(store: S) {
+    let first = Write::Events(vec![event("evt_1", "5"), event("evt_2", "7")]);
+    let again = Write::Events(vec![event("evt_1", "6")]);
+    assert_eq!(
+        store.commit_writes(&[(&first, t0())]).await.unwrap(),
+        [true]
+    );
+    assert_eq!(
+        store.commit_writes(&[(&again, t0())]).await.unwrap(),
+        [true]
+    );
+    let events = store.list_events(Some("acc1"), None, 50).await.unwrap();
+    let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["evt_1", "evt_2"], "one event per id");
+    let replaced = store.event("evt_1").await.unwrap().unwrap();
+    assert_eq!(replaced.value.map(|v| v.to_string()).as_deref(), Some("6"));
+}
+
+fn alarm(id: &str) -> EntityUpsert {
+    EntityUpsert {
+        entity_type: "ALARM".into(),
+        entity_id: id.into(),
+        owner_type: Some("INTEGRATION".into()),
+        owner_id: Some("int_1".into()),
+        attributes: json!({"status": "FIRING"}).to_string(),
+    }
+}
+
+async fn a_delivery_is_taken_once_with_its_alarms<S: Contract>(store: S) {
+    let delivery = |alarms: Vec<EntityUpsert>| Write::Delivery {
+        integration_id: "int_1".into(),
+        digest: "sha256:abc".into(),
+        entities: alarms,
+    };
+    let first = delivery(vec![alarm("a1")]);
+    let replay = delivery(vec![alarm("a2")]);
+    assert_eq!(
+        store.commit_writes(&[(&first, t0())]).await.unwrap(),
+        [true]
+    );
+    // The replay, even in the same group as new data, writes nothing of its own.
+    let other = Write::Entities(vec![alarm("a3")]);
+    assert_eq!(
+        store
+            .commit_writes(&[(&replay, t0()), (&other, t0())])
+            .await
+            .unwrap(),
+        [false, true]
+    );
+    let ids: Vec<String> = store
+        .list_entities("ALARM", Some("int_1"), None, 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.entity_id)
+        .collect();
+    assert_eq!(ids, ["a1", "a3"]);
+}
+
+async fn lists_page_in_id_order_without_gaps_or_repeats<S: Contract>(store: S) {
+    let report = json!({});
+    let subjects = ["s1", "s2", "s3", "s4", "s5"];
+    for (i, subject) in subjects.iter().enumerate() {
+        let at = t0() + Duration::seconds(i as i64);
+        store
+            .apply_finding(&finding("alt_p", subject, true, &report, at))
+            .await
+            .unwrap();
+    }
+    let filter = IncidentFilter::default();
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .list_incidents(&filter, after.as_deref(), 2)
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 2);
+        after = page.last().map(|i| i.id.clone());
+        seen.extend(page.into_iter().map(|i| (i.id, i.subject)));
+    }
+    let ids: Vec<&String> = seen.iter().map(|(id, _)| id).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(ids, sorted, "id order, no repeats");
+    let order: Vec<&str> = seen.iter().map(|(_, s)| s.as_str()).collect();
+    assert_eq!(order, subjects, "oldest first: ids sort by time");
+
+    let events: Vec<Event> = (0..5).map(|i| event(&format!("e{i}"), "1")).collect();
+    let write = Write::Events(events);
+    store.commit_writes(&[(&write, t0())]).await.unwrap();
+    let first = store.list_events(None, None, 3).await.unwrap();
+    let rest = store
+        .list_events(None, Some(&first[2].id), 3)
+        .await
+        .unwrap();
+    let ids: Vec<String> = first.iter().chain(&rest).map(|e| e.id.clone()).collect();
+    assert_eq!(ids, ["e0", "e1", "e2", "e3", "e4"]);
+}
+
+/// Owned findings, so racing writers can each hold one.
+trait ApplyOwned {
+    fn apply_finding_owned(&self, o: Observation<'_>) -> impl Future<Output = Change>;
+}
+
+impl<S: Incidents> ApplyOwned for S {
+    async fn apply_finding_owned(&self, o: Observation<'_>) -> Change {
+        self.apply_finding(&o).await.unwrap()
+    }
+}
+
+/// A fresh SQLite store in a file of its own; the directory lives as long as the store.
+async fn sqlite() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("contract.db")).await.unwrap();
+    (store, dir)
+}
+
+#[tokio::test]
+async fn sqlite_keeps_the_store_contract() {
+    macro_rules! check {
+        ($($check:ident),* $(,)?) => {$({
+            let (store, _dir) = sqlite().await;
+            $check(store).await;
+        })*};
+    }
+    check!(
+        at_most_one_unclosed_incident_per_alert_and_subject,
+        a_call_step_is_recorded_once,
+        events_are_idempotent_by_id,
+        a_delivery_is_taken_once_with_its_alarms,
+        lists_page_in_id_order_without_gaps_or_repeats,
+    );
+}
