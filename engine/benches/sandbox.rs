@@ -12,7 +12,8 @@
 use std::time::{Duration, Instant};
 use tocsin::builtins::BUILTINS;
 use tocsin::sandbox::{Limits, Origin, Plugin, Sandbox};
-use tocsin_sdk::testing::{Fixture, Native, Runner, run};
+use tocsin_sdk::protocol::{Runner, run};
+use tocsin_sdk::testing::{Fixture, Native};
 use tocsin_sdk::{Answer, Query};
 
 /// The allocator the `tocsin` binary runs with.

@@ -6,7 +6,8 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use tocsin_sdk::testing::{Fixture, Input, fixtures_in, run};
+use tocsin_sdk::protocol::run;
+use tocsin_sdk::testing::{Fixture, Input, fixtures_in};
 use tocsin_sdk::time::parse_instant;
 
 /// Tocsin: alert rules as WebAssembly components, incidents, and phone escalation.

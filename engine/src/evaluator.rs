@@ -25,7 +25,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tocsin_sdk::testing::run;
+use tocsin_sdk::protocol::run;
 use tocsin_sdk::time::Timestamp;
 use tocsin_sdk::{Answer, Context, Entity, Query, RawFinding, Verdict};
 use tokio::sync::mpsc;

@@ -80,6 +80,7 @@ mod data;
 mod decimal;
 #[doc(hidden)]
 pub mod guest;
+pub mod protocol;
 pub mod testing;
 pub mod time;
 mod types;

@@ -6,7 +6,7 @@ use serde_json::json;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tocsin::sandbox::{Error, Limits, Plugin, Sandbox};
-use tocsin_sdk::testing::Outcome;
+use tocsin_sdk::protocol::Outcome;
 use tocsin_sdk::{Context, Verdict};
 
 fn hostile() -> Plugin {

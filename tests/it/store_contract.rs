@@ -8,12 +8,11 @@ use serde_json::json;
 use std::future::Future;
 use tocsin::escalation::machine::NotPlaced;
 use tocsin::store::Store;
-use tocsin::store::data::EntityUpsert;
+use tocsin::store::data::{EntityUpsert, Event};
 use tocsin::store::escalation::{Member, Opened, Roster, Route};
 use tocsin::store::incidents::{Change, IncidentFilter, Observation};
 use tocsin::store::ingest::Write;
 use tocsin::store::seam::{CallLoops, Data, Incidents, Rosters, Writes};
-use tocsin_sdk::testing::Event;
 use tocsin_twilio::{CallStatus, PhoneNumber};
 
 /// Everything the contract checks.
@@ -241,11 +240,17 @@ async fn a_call_step_is_recorded_once<S: Contract>(store: S) {
 }
 
 fn event(id: &str, value: &str) -> Event {
-    serde_json::from_value(json!({
-        "id": id, "type": "usage", "ownerType": "ACCOUNT", "ownerId": "acc1",
-        "timestamp": "2026-12-01T09:00:00Z", "value": value,
-    }))
-    .unwrap()
+    Event {
+        id: id.into(),
+        event_type: Some("usage".into()),
+        owner_type: Some("ACCOUNT".into()),
+        owner_id: Some("acc1".into()),
+        entity_type: None,
+        entity_id: None,
+        timestamp: t0(),
+        value: Some(value.parse().unwrap()),
+        attributes: Default::default(),
+    }
 }
 
 async fn events_are_idempotent_by_id<S: Contract>(store: S) {

@@ -3,6 +3,7 @@
 use super::auth::{Caller, Need};
 use super::entities::check_name;
 use super::{ApiError, AppState, Json, OwnerFilters, Page, next_token};
+use crate::store::data::Event as StoredEvent;
 use crate::store::ingest::Write;
 use axum::extract::{Path, Query, State};
 use chrono::{DateTime, Utc};
@@ -10,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 use tocsin_sdk::Decimal;
-use tocsin_sdk::testing::Event as StoredEvent;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

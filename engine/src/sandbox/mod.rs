@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tocsin_sdk::testing::{Outcome, Runner};
+use tocsin_sdk::protocol::{Outcome, Runner};
 use tocsin_sdk::time::{from_micros, to_micros};
 use tocsin_sdk::{Answer, Context, Query, RawFinding, TemplateInfo, Verdict};
 use wasmtime::component::{HasSelf, Linker};

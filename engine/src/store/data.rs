@@ -3,7 +3,6 @@
 use super::{Result, Store, instant, json, micros, rows_json};
 use serde_json::Value;
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
-use tocsin_sdk::testing::Event;
 use tocsin_sdk::time::Timestamp;
 use tocsin_sdk::{Answer, Attributes, Decimal, Entity, EventAggregate, Query};
 
@@ -32,6 +31,29 @@ fn entity_from_row(row: &sqlx::sqlite::SqliteRow) -> Entity {
         attributes: Attributes::from_json(row.get("attributes")),
         updated_at: instant(row.get("updated_at")),
     }
+}
+
+/// A pushed event, as stored: the idempotency key, what it is about, when, how much.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// Idempotency key: an event sent again with the same id replaces the first.
+    pub id: String,
+    /// Event type, such as `usage`.
+    pub event_type: Option<String>,
+    /// Owner type.
+    pub owner_type: Option<String>,
+    /// Owner id.
+    pub owner_id: Option<String>,
+    /// Entity type.
+    pub entity_type: Option<String>,
+    /// Entity id.
+    pub entity_id: Option<String>,
+    /// When it happened.
+    pub timestamp: Timestamp,
+    /// Quantity, summed by event queries.
+    pub value: Option<Decimal>,
+    /// Free attributes; string ones can be matched by queries.
+    pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 
 fn event_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Event> {

@@ -2,11 +2,11 @@
 //! and so one fsync. A durable commit costs the same for one row or hundreds, so this is
 //! what lets ingestion keep up with many clients while every acknowledged write is on disk.
 
+use super::data::Event;
 use super::data::{EntityUpsert, put_entities, put_events};
 use super::integrations::first_delivery;
 use super::seam::Writes;
 use super::{Result, Store};
-use tocsin_sdk::testing::Event;
 use tocsin_sdk::time::Timestamp;
 use tokio::sync::{mpsc, oneshot};
 

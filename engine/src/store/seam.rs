@@ -7,13 +7,13 @@
 //! through [`Incidents`] and [`Data`]; the group commit of pushed data through [`Writes`].
 
 use super::Result;
+use super::data::Event;
 use super::escalation::{Answer, CallRecord, Fallback, Opened, PendingCall, Roster, Route};
 use super::incidents::{Change, Incident, IncidentFilter, Observation, TimelineEntry};
 use super::ingest::Write;
 use crate::escalation::machine::NotPlaced;
 use std::future::Future;
 use tocsin_sdk::Entity;
-use tocsin_sdk::testing::Event;
 use tocsin_sdk::time::Timestamp;
 use tocsin_twilio::CallStatus;
 
