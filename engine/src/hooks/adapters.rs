@@ -30,6 +30,12 @@ pub enum Kind {
     Generic,
 }
 
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Kind {
     /// The name used in the API.
     pub fn as_str(self) -> &'static str {

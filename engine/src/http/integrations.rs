@@ -76,11 +76,11 @@ pub struct IntegrationView {
 fn view(i: Integration, secret: Option<String>) -> IntegrationView {
     IntegrationView {
         hook_path: format!("/hooks/{}", i.id),
-        checks_signatures: i.hmac_key.is_some() || i.kind == Kind::AwsSns.as_str(),
+        checks_signatures: i.hmac_key.is_some() || i.kind == Kind::AwsSns,
         pinned_certificate_count: i.pinned_certificates.len(),
         id: i.id,
         name: i.name,
-        kind: i.kind,
+        kind: i.kind.as_str().into(),
         alert_id: i.alert_id,
         created_at: i.created_at,
         updated_at: i.updated_at,
@@ -164,7 +164,7 @@ async fn create(
     let integration = Integration {
         id,
         name: request.name,
-        kind: kind.as_str().into(),
+        kind,
         alert_id: Some(alert.id.clone()),
         hmac_key: request.hmac_key,
         pinned_certificates,
@@ -369,7 +369,7 @@ async fn hook(
             Err::<Json<HookResponse>, ApiError>(ApiError::BadRequest(reason))
         }
     };
-    let kind = Kind::parse(&integration.kind).expect("stored kinds parse");
+    let kind = integration.kind;
     if let Some(key) = &integration.hmac_key
         && !grafana_signature_valid(key, &headers, &body)
     {

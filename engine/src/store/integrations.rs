@@ -2,6 +2,7 @@
 
 use super::keys::hash_key;
 use super::{Result, Store, instant, micros};
+use crate::hooks::adapters::Kind;
 use chrono::{DateTime, Utc};
 use sqlx::{Row, Sqlite, Transaction};
 use tocsin_sdk::time::Timestamp;
@@ -16,8 +17,8 @@ pub struct Integration {
     pub id: String,
     /// Name.
     pub name: String,
-    /// Which platform (`aws-sns`, `alertmanager`…).
-    pub kind: String,
+    /// Which platform.
+    pub kind: Kind,
     /// The cloud_alarm alert that turns its alarms into incidents.
     pub alert_id: Option<String>,
     /// Grafana's HMAC key.
@@ -30,11 +31,13 @@ pub struct Integration {
     pub updated_at: DateTime<Utc>,
 }
 
-fn from_row(row: &sqlx::sqlite::SqliteRow) -> Integration {
-    Integration {
+fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Integration> {
+    let kind: String = row.get("kind");
+    Ok(Integration {
+        kind: Kind::parse(&kind)
+            .ok_or_else(|| super::Error::Corrupt(format!("integration kind {kind:?}")))?,
         id: row.get("id"),
         name: row.get("name"),
-        kind: row.get("kind"),
         alert_id: row.get("alert_id"),
         hmac_key: row.get("hmac_key"),
         pinned_certificates: row
@@ -43,7 +46,7 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Integration {
             .unwrap_or_default(),
         created_at: instant(row.get("created_at")),
         updated_at: instant(row.get("updated_at")),
-    }
+    })
 }
 
 /// A delivery that was refused.
@@ -67,7 +70,7 @@ impl Store {
         )
         .bind(&integration.id)
         .bind(&integration.name)
-        .bind(&integration.kind)
+        .bind(integration.kind.as_str())
         .bind(hash_key(secret))
         .bind(&integration.alert_id)
         .bind(&integration.hmac_key)
@@ -122,11 +125,12 @@ impl Store {
 
     /// One integration.
     pub async fn integration(&self, id: &str) -> Result<Option<Integration>> {
-        Ok(sqlx::query("SELECT * FROM integrations WHERE id = ?")
+        sqlx::query("SELECT * FROM integrations WHERE id = ?")
             .bind(id)
             .fetch_optional(self.pool())
             .await?
-            .map(|row| from_row(&row)))
+            .map(|row| from_row(&row))
+            .transpose()
     }
 
     /// The integration whose id and secret these are; `None` for either wrong.
@@ -135,14 +139,13 @@ impl Store {
         id: &str,
         secret: &str,
     ) -> Result<Option<Integration>> {
-        Ok(
-            sqlx::query("SELECT * FROM integrations WHERE id = ? AND secret_hash = ?")
-                .bind(id)
-                .bind(hash_key(secret))
-                .fetch_optional(self.pool())
-                .await?
-                .map(|row| from_row(&row)),
-        )
+        sqlx::query("SELECT * FROM integrations WHERE id = ? AND secret_hash = ?")
+            .bind(id)
+            .bind(hash_key(secret))
+            .fetch_optional(self.pool())
+            .await?
+            .map(|row| from_row(&row))
+            .transpose()
     }
 
     /// Integrations in id order after `after_id`.
@@ -156,7 +159,7 @@ impl Store {
             .bind(limit)
             .fetch_all(self.pool())
             .await?;
-        Ok(rows.iter().map(from_row).collect())
+        rows.iter().map(from_row).collect()
     }
 
     /// Keeps a refused delivery, dropping the oldest beyond [`REJECTED_KEPT`].
