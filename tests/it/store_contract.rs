@@ -6,13 +6,13 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
 use std::future::Future;
-use tocsin::escalation::machine::NotPlaced;
 use tocsin::store::Store;
 use tocsin::store::data::{EntityUpsert, Event};
 use tocsin::store::escalation::{Member, Opened, Roster, Route};
 use tocsin::store::incidents::{Change, IncidentFilter, Observation};
 use tocsin::store::ingest::Write;
 use tocsin::store::seam::{CallLoops, Data, Incidents, Rosters, Writes};
+use tocsin_domain::call_loop::NotPlaced;
 use tocsin_twilio::{CallStatus, PhoneNumber};
 
 /// Everything the contract checks.

@@ -5,13 +5,13 @@
 //! All state is in SQLite ([`crate::store::escalation`]); this task only acts on it, so a
 //! restart picks up where the last run stopped.
 
-use super::machine::NotPlaced;
 use crate::app::Core;
 use crate::store::escalation::{CallRecord, PendingCall};
 use crate::store::seam::CallLoops;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tocsin_domain::call_loop::NotPlaced;
 use tocsin_twilio::{self as twilio, CallStatus, NewCall};
 use tokio::sync::Notify;
 

@@ -3,7 +3,6 @@
 //! without a valid one it is refused with 403 and changes nothing.
 
 use super::{ApiError, AppState};
-use crate::escalation::machine::Reply;
 use crate::store::escalation::Answer;
 use crate::store::seam::CallLoops;
 use axum::Router;
@@ -13,6 +12,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::Deserialize;
+use tocsin_domain::call_loop::Reply;
 use tocsin_twilio::twiml::{self, Verb};
 use tocsin_twilio::{CallStatus, signature};
 

@@ -6,15 +6,16 @@
 use super::incidents::{new_id, timeline, timeline_many};
 use super::seam::CallLoops;
 use super::{Result, Store, instant, json, micros, rows_json};
-use crate::escalation::machine::{
-    self, Action, Event, Keypad, Loop, LoopState, NotPlaced, Note, Outcome, Reply, Transition,
-};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::{Row, Sqlite, Transaction};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use tocsin_domain::call_loop::{
+    self as machine, Action, Event, Keypad, Loop, LoopState, NotPlaced, Note, Outcome, Reply,
+    Transition,
+};
 use tocsin_sdk::time::Timestamp;
 use tocsin_twilio::{CallStatus, PhoneNumber};
 

@@ -2,9 +2,9 @@
 
 use super::keys::hash_key;
 use super::{Result, Store, instant, micros};
-use crate::hooks::adapters::Kind;
 use chrono::{DateTime, Utc};
 use sqlx::{Row, Sqlite, Transaction};
+use tocsin_domain::IntegrationKind as Kind;
 use tocsin_sdk::time::Timestamp;
 
 /// Rejected deliveries kept per integration.

@@ -1,0 +1,9 @@
+//! Tocsin's domain: the values every part of the engine speaks in, with no I/O. The call
+//! loop's rules ([`call_loop`], a pure state machine), the platforms that trigger alarms
+//! ([`IntegrationKind`]); phone numbers are [`tocsin_twilio::PhoneNumber`], re-exported.
+
+pub mod call_loop;
+mod integration;
+
+pub use integration::IntegrationKind;
+pub use tocsin_twilio::PhoneNumber;
