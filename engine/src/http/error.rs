@@ -92,8 +92,82 @@ pub fn bounded(mut message: String) -> String {
     message
 }
 
+/// The one place a store error becomes an answer: a broken constraint is the request's
+/// fault (409 for a key that exists, 422 for a reference or value the schema refuses),
+/// anything else the server's (500).
 impl From<crate::store::Error> for ApiError {
     fn from(error: crate::store::Error) -> Self {
-        Self::Internal(error.to_string())
+        use crate::store::Violation;
+        match error.violation() {
+            Some(Violation::Unique) => {
+                Self::Conflict(format!("it already exists ({})", constraint(&error)))
+            }
+            Some(Violation::Reference) => Self::Unprocessable(format!(
+                "it refers to something that does not exist, or something still refers to it ({})",
+                constraint(&error)
+            )),
+            Some(Violation::Value) => {
+                Self::Unprocessable(format!("a value is not allowed ({})", constraint(&error)))
+            }
+            None => Self::Internal(error.to_string()),
+        }
+    }
+}
+
+/// The database's own words for a broken constraint.
+fn constraint(error: &crate::store::Error) -> String {
+    match error {
+        crate::store::Error::Database(sqlx::Error::Database(e)) => e.message().to_owned(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+    use crate::store::escalation::Route;
+
+    fn route(id: &str, roster: &str) -> Route {
+        Route {
+            id: id.into(),
+            roster_id: roster.into(),
+            alert_id: None,
+            template_id: None,
+            owner_id: None,
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    /// Against a real SQLite file: a missing reference is 422, a key that exists is 409,
+    /// each naming the constraint.
+    #[tokio::test]
+    async fn broken_constraints_are_the_requests_fault() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+        let missing = store.insert_route(&route("rte_1", "ros_nowhere")).await;
+        let error = ApiError::from(missing.unwrap_err());
+        assert_eq!(
+            error.status_code(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{error:?}"
+        );
+        assert!(format!("{error:?}").contains("FOREIGN KEY"), "{error:?}");
+
+        let now = chrono::Utc::now();
+        let roster = crate::store::escalation::Roster {
+            id: "ros_1".into(),
+            name: "r".into(),
+            members: vec![],
+            loops: 1,
+            ring_timeout_seconds: 30,
+            fallback_url: None,
+            created_at: now,
+            updated_at: now,
+        };
+        store.insert_roster(&roster).await.unwrap();
+        let again = ApiError::from(store.insert_roster(&roster).await.unwrap_err());
+        assert_eq!(again.status_code(), StatusCode::CONFLICT, "{again:?}");
+        assert!(format!("{again:?}").contains("UNIQUE"), "{again:?}");
     }
 }

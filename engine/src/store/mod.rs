@@ -33,9 +33,32 @@ pub enum Error {
 /// `Result` with the store's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Whether a database error is a uniqueness violation.
-pub fn is_unique_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
+/// Which of the database's constraints a write broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Violation {
+    /// A row with the same key exists.
+    Unique,
+    /// A row it refers to does not exist (or one that refers to it still does).
+    Reference,
+    /// A value the schema does not allow (a check, or a missing value).
+    Value,
+}
+
+impl Error {
+    /// The constraint this error reports breaking, if it is one.
+    pub fn violation(&self) -> Option<Violation> {
+        let Self::Database(sqlx::Error::Database(e)) = self else {
+            return None;
+        };
+        match e.kind() {
+            sqlx::error::ErrorKind::UniqueViolation => Some(Violation::Unique),
+            sqlx::error::ErrorKind::ForeignKeyViolation => Some(Violation::Reference),
+            sqlx::error::ErrorKind::NotNullViolation | sqlx::error::ErrorKind::CheckViolation => {
+                Some(Violation::Value)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Handle to the database; cheap to clone.
