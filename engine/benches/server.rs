@@ -302,7 +302,7 @@ async fn main() {
 /// 100,000 active alerts written straight to the database, in a process of its own so
 /// that building them does not count toward the server's memory.
 async fn import(db: &std::path::Path) {
-    let store = tocsin::store::Store::open(db).await.unwrap();
+    let store = tocsin::store::Sqlite::open(db).await.unwrap();
     let now = chrono::Utc::now();
     let alerts: Vec<Alert> = (0..MANY_ALERTS).map(|i| alert(i, now)).collect();
     for chunk in alerts.chunks(10_000) {

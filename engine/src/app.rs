@@ -219,7 +219,7 @@ impl Server {
     pub async fn start(mut config: Config, clock: Clock) -> anyhow::Result<Self> {
         let store = Store::open(&config.database)
             .await
-            .with_context(|| format!("opening {}", config.database.display()))?;
+            .with_context(|| format!("opening {}", config.database))?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
@@ -311,7 +311,7 @@ impl Server {
             "connection limits"
         );
         let http = tokio::spawn(http::serve::serve(listener, app, limits, stop));
-        tracing::info!(%addr, database = %config.database.display(), phones = core.escalation.provider(), "tocsin is serving");
+        tracing::info!(%addr, database = %config.database, phones = core.escalation.provider(), "tocsin is serving");
         Ok(Self {
             addr,
             core,

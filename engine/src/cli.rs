@@ -175,7 +175,7 @@ fn serve(demo: bool) -> Result<()> {
     if demo {
         config.demo = true;
         if std::env::var_os("TOCSIN_DATABASE").is_none_or(|v| v.is_empty()) {
-            config.database = PathBuf::from("./data/demo.db");
+            config.database = PathBuf::from("./data/demo.db").into();
             if std::env::var_os("TOCSIN_CACHE_DIR").is_none_or(|v| v.is_empty()) {
                 config.cache_dir = PathBuf::from("./data/cache");
             }

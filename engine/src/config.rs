@@ -1,5 +1,6 @@
 //! Server configuration, read from the environment.
 
+use crate::store::Database;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use tocsin_twilio::{Account, DEFAULT_API_BASE, is_e164};
@@ -9,8 +10,8 @@ use tocsin_twilio::{Account, DEFAULT_API_BASE, is_e164};
 pub struct Config {
     /// Address to listen on (`TOCSIN_LISTEN`).
     pub listen: SocketAddr,
-    /// SQLite database file (`TOCSIN_DATABASE`).
-    pub database: PathBuf,
+    /// The database (`TOCSIN_DATABASE`): a SQLite file, or a PostgreSQL URL.
+    pub database: Database,
     /// Seeds an admin key with this value when no key exists (`TOCSIN_ADMIN_KEY`).
     pub admin_key: Option<String>,
     /// The base URL the outside world reaches this server at (`TOCSIN_PUBLIC_URL`).
@@ -70,8 +71,9 @@ impl Config {
             value: listen.clone(),
             problem: format!("{e}; expected host:port such as 127.0.0.1:8080"),
         })?;
-        let database =
-            PathBuf::from(var("TOCSIN_DATABASE").unwrap_or_else(|| "./data/tocsin.db".to_owned()));
+        let database = Database::parse(
+            &var("TOCSIN_DATABASE").unwrap_or_else(|| "./data/tocsin.db".to_owned()),
+        );
         let cache_dir = var("TOCSIN_CACHE_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| default_cache_dir(&database));
@@ -142,7 +144,8 @@ impl Config {
     }
 
     /// A configuration for `database` listening on an ephemeral loopback port.
-    pub fn for_database(database: PathBuf) -> Self {
+    pub fn for_database(database: impl Into<Database>) -> Self {
+        let database = database.into();
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             cache_dir: default_cache_dir(&database),
@@ -163,9 +166,13 @@ impl Config {
     }
 }
 
-fn default_cache_dir(database: &std::path::Path) -> PathBuf {
-    database
-        .parent()
-        .map(|p| p.join("cache"))
-        .unwrap_or_else(|| PathBuf::from("cache"))
+/// Beside a SQLite file; `./data/cache` for a server's database.
+fn default_cache_dir(database: &Database) -> PathBuf {
+    match database.path() {
+        Some(path) => path
+            .parent()
+            .map(|p| p.join("cache"))
+            .unwrap_or_else(|| PathBuf::from("cache")),
+        None => PathBuf::from("./data/cache"),
+    }
 }

@@ -17,10 +17,9 @@ use crate::app::Core;
 use crate::registry::Registered;
 use crate::sandbox::Instance;
 use crate::store::alerts::{
-    Alert, EvaluationProblem, EvaluationRecord, LastEvaluation, record_evaluations,
+    Alert, EvaluationBatch, EvaluationProblem, EvaluationRecord, LastEvaluation,
 };
-use crate::store::escalation::{Opened, start_escalations};
-use crate::store::incidents::{Change, Observation, apply_findings};
+use crate::store::incidents::{Change, Observation};
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
@@ -597,6 +596,8 @@ async fn record(core: &Core, batch: Vec<Evaluated>) {
         .enumerate()
         .map(|(index, e)| (e.alert.id.as_str(), index))
         .collect();
+    // Each evaluation's alert's owner, which routes what it opens.
+    let owners: Vec<Option<String>> = batch.iter().map(|e| e.alert.owner_id()).collect();
     // Every finding of the batch, with the evaluation it came from.
     let (sources, observations): (Vec<usize>, Vec<Observation>) = batch
         .iter()
@@ -632,26 +633,6 @@ async fn record(core: &Core, batch: Vec<Evaluated>) {
             }
             return Ok(vec![Change::None; observations.len()]);
         }
-        let mut tx = core.store.write().await?;
-        let changes = apply_findings(&mut tx, &observations).await?;
-        let owners: Vec<Option<String>> =
-            sources.iter().map(|&i| batch[i].alert.owner_id()).collect();
-        let opened: Vec<Opened> = changes
-            .iter()
-            .zip(&observations)
-            .zip(&owners)
-            .filter_map(|((change, o), owner)| match change {
-                Change::Opened(id) => Some(Opened {
-                    incident_id: id,
-                    alert_id: o.alert_id,
-                    template_id: o.template_id,
-                    owner_id: owner.as_deref(),
-                    at: o.at,
-                }),
-                _ => None,
-            })
-            .collect();
-        start_escalations(&mut tx, &opened, core.escalation.provider()).await?;
         // Of an alert's runs in one batch (narrowed runs of several entities), the last is
         // written down as its last evaluation, with every run's problems.
         let mut problems: HashMap<&str, Vec<&EvaluationProblem>> = HashMap::new();
@@ -670,8 +651,16 @@ async fn record(core: &Core, batch: Vec<Evaluated>) {
                 }
             })
             .collect();
-        record_evaluations(&mut tx, &records).await?;
-        tx.commit().await?;
+        let owners: Vec<Option<&str>> = sources.iter().map(|&i| owners[i].as_deref()).collect();
+        let changes = core
+            .store
+            .commit_evaluations(&EvaluationBatch {
+                findings: &observations,
+                owners: &owners,
+                phones: core.escalation.provider(),
+                records: &records,
+            })
+            .await?;
         Ok(changes)
     }
     .await;

@@ -179,7 +179,7 @@ async fn a_stored_alert_the_server_cannot_use_is_skipped_and_the_server_starts()
     }
     let (dir, clock) = app.stop().await;
     // What an older version, or a hand, may have left in the database.
-    let store = tocsin::store::Store::open(&dir.path().join("tocsin.db"))
+    let store = tocsin::store::Sqlite::open(&dir.path().join("tocsin.db"))
         .await
         .unwrap();
     for (id, set) in bad.iter().zip([

@@ -9,6 +9,7 @@ mod hooks;
 mod hostile;
 mod loading;
 mod params;
+mod pg;
 mod plugins;
 mod rosters;
 mod server;

@@ -538,7 +538,9 @@ async fn racing_writers_in_the_store_open_one_incident_per_subject() {
     use tocsin::store::Store;
     use tocsin::store::incidents::{Change, Observation};
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("race.db")).await.unwrap();
+    let store = Store::open(&dir.path().join("race.db").into())
+        .await
+        .unwrap();
     let report = json!({"remainingBalance": "1"});
     let tasks: Vec<_> = (0..50)
         .map(|_| {

@@ -3,15 +3,16 @@
 //! `sqlite` test runs them all on a real SQLite file, and a second database runs the same
 //! checks by adding its own test at the bottom.
 
+use crate::pg::TestDatabase;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
 use std::future::Future;
-use tocsin::store::Store;
 use tocsin::store::data::{EntityUpsert, Event};
 use tocsin::store::escalation::{Member, Opened, Roster, Route};
 use tocsin::store::incidents::{Change, IncidentFilter, Observation};
 use tocsin::store::ingest::Write;
 use tocsin::store::seam::{CallLoops, Data, Incidents, Rosters, Writes};
+use tocsin::store::{Database, Store};
 use tocsin_domain::call_loop::NotPlaced;
 use tocsin_twilio::{CallStatus, PhoneNumber};
 
@@ -371,23 +372,47 @@ impl<S: Incidents> ApplyOwned for S {
 /// A fresh SQLite store in a file of its own; the directory lives as long as the store.
 async fn sqlite() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("contract.db")).await.unwrap();
+    let store = Store::open(&dir.path().join("contract.db").into())
+        .await
+        .unwrap();
     (store, dir)
+}
+
+/// Every check, each on a fresh store that `store` opens.
+macro_rules! check_all {
+    ($store:expr) => {
+        check_all!(
+            $store;
+            at_most_one_unclosed_incident_per_alert_and_subject,
+            a_call_step_is_recorded_once,
+            events_are_idempotent_by_id,
+            a_delivery_is_taken_once_with_its_alarms,
+            lists_page_in_id_order_without_gaps_or_repeats,
+        )
+    };
+    ($store:expr; $($check:ident),* $(,)?) => {$({
+        let (store, _held) = $store;
+        $check(store).await;
+    })*};
 }
 
 #[tokio::test]
 async fn sqlite_keeps_the_store_contract() {
-    macro_rules! check {
-        ($($check:ident),* $(,)?) => {$({
-            let (store, _dir) = sqlite().await;
-            $check(store).await;
-        })*};
+    check_all!(sqlite().await);
+}
+
+/// A fresh PostgreSQL database of its own, migrated; dropped with the second value.
+async fn postgres(test: &str) -> Option<(Store, TestDatabase)> {
+    let db = TestDatabase::create(test).await?;
+    let store = Store::open(&Database::parse(&db.url)).await.unwrap();
+    assert_eq!(store.kind(), "postgres");
+    Some((store, db))
+}
+
+#[tokio::test]
+async fn postgres_keeps_the_store_contract() {
+    if postgres("probe").await.is_none() {
+        return;
     }
-    check!(
-        at_most_one_unclosed_incident_per_alert_and_subject,
-        a_call_step_is_recorded_once,
-        events_are_idempotent_by_id,
-        a_delivery_is_taken_once_with_its_alarms,
-        lists_page_in_id_order_without_gaps_or_repeats,
-    );
+    check_all!(postgres("contract").await.unwrap());
 }

@@ -144,7 +144,7 @@ mod tests {
     #[tokio::test]
     async fn broken_constraints_are_the_requests_fault() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+        let store = Store::open(&dir.path().join("t.db").into()).await.unwrap();
         let missing = store.insert_route(&route("rte_1", "ros_nowhere")).await;
         let error = ApiError::from(missing.unwrap_err());
         assert_eq!(

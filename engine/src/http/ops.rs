@@ -27,7 +27,7 @@ pub struct Health {
     responses((status = 200, body = Health, description = "Healthy"), (status = 503, body = Health, description = "The database does not answer")))]
 async fn healthz(State(core): State<AppState>) -> impl IntoResponse {
     let escalation = core.escalation.provider();
-    match sqlx::query("SELECT 1").execute(core.store.pool()).await {
+    match core.store.ping().await {
         Ok(_) => (
             axum::http::StatusCode::OK,
             axum::Json(Health {

@@ -2,9 +2,8 @@
 //! and so one fsync. A durable commit costs the same for one row or hundreds, so this is
 //! what lets ingestion keep up with many clients while every acknowledged write is on disk.
 
+use super::data::EntityUpsert;
 use super::data::Event;
-use super::data::{EntityUpsert, put_entities, put_events};
-use super::integrations::first_delivery;
 use super::seam::Writes;
 use super::{Result, Store};
 use tocsin_sdk::time::Timestamp;
@@ -69,40 +68,10 @@ impl Ingest {
     }
 }
 
-impl Writes for Store {
-    async fn commit_writes(&self, writes: &[(&Write, Timestamp)]) -> Result<Vec<bool>> {
-        let mut tx = self.write().await?;
-        let mut written = Vec::with_capacity(writes.len());
-        // Snapshots of a group go in as one statement, in the order they came.
-        let mut entities = Vec::new();
-        for &(write, at) in writes {
-            let taken = match write {
-                Write::Entities(batch) => {
-                    entities.extend(batch.iter().map(|e| (e, at)));
-                    true
-                }
-                Write::Events(events) => {
-                    put_events(&mut tx, events, at).await?;
-                    true
-                }
-                Write::Delivery {
-                    integration_id,
-                    digest,
-                    entities: batch,
-                } => {
-                    let new = first_delivery(&mut tx, integration_id, digest, at).await?;
-                    if new {
-                        entities.extend(batch.iter().map(|e| (e, at)));
-                    }
-                    new
-                }
-            };
-            written.push(taken);
-        }
-        put_entities(&mut tx, &entities).await?;
-        tx.commit().await?;
-        Ok(written)
-    }
+super::dispatch! {
+    impl Writes;
+    /// Commits the writes together; for each, whether it was written.
+    fn commit_writes(&self, writes: &[(&Write, Timestamp)]) -> Result<Vec<bool>>;
 }
 
 /// Commits a group; for each job, whether it was written.

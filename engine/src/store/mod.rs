@@ -1,4 +1,10 @@
-//! The SQLite store: the one module that knows SQL. Everything durable goes through here.
+//! The store: everything durable goes through here, and only here is SQL written.
+//!
+//! One seam (`seam`), two databases behind it: SQLite (`sqlite/`), the embedded default,
+//! and PostgreSQL (`postgres/`), which several nodes can share. Each resource's module here
+//! (`alerts`, `incidents`, `escalation`…) holds its types and the rules both databases
+//! follow; each database's module of the same name holds its queries. [`Store`] is whichever
+//! one the configuration names, and answers every call with that database.
 
 pub mod alerts;
 pub mod data;
@@ -7,14 +13,142 @@ pub mod incidents;
 pub mod ingest;
 pub mod integrations;
 pub mod keys;
+pub mod postgres;
 pub mod seam;
+pub mod sqlite;
 pub mod templates;
 
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use std::path::Path;
-use std::time::Duration;
-use tocsin_sdk::time::{Timestamp, from_micros, to_micros};
+pub use postgres::Postgres;
+pub use sqlite::Sqlite;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Which database to use (`TOCSIN_DATABASE`): a SQLite file, or a PostgreSQL server.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    /// A SQLite file, created if missing: a path, or a `sqlite:` URL.
+    Sqlite(PathBuf),
+    /// A `postgres://` (or `postgresql://`) URL.
+    Postgres(String),
+}
+
+impl Database {
+    /// Reads `TOCSIN_DATABASE`'s value.
+    pub fn parse(text: &str) -> Self {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            return Self::Postgres(text.to_owned());
+        }
+        let path = text
+            .strip_prefix("sqlite://")
+            .or_else(|| text.strip_prefix("sqlite:"));
+        Self::Sqlite(PathBuf::from(path.unwrap_or(text)))
+    }
+
+    /// The SQLite file, if this is one.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Self::Sqlite(path) => Some(path),
+            Self::Postgres(_) => None,
+        }
+    }
+}
+
+impl From<PathBuf> for Database {
+    fn from(path: PathBuf) -> Self {
+        Self::Sqlite(path)
+    }
+}
+
+/// Shown in logs and errors: a PostgreSQL URL without its password.
+impl fmt::Display for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "{}", path.display()),
+            Self::Postgres(url) => match url.parse::<reqwest::Url>() {
+                Ok(mut url) if url.password().is_some() => {
+                    let _ = url.set_password(Some("***"));
+                    write!(f, "{url}")
+                }
+                _ => f.write_str(url),
+            },
+        }
+    }
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+/// Handle to the database the configuration names; cheap to clone.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// The embedded default.
+    Sqlite(Sqlite),
+    /// A server several nodes share.
+    Postgres(Postgres),
+}
+
+impl Store {
+    /// Opens the database, creating and migrating it as needed.
+    pub async fn open(database: &Database) -> Result<Self> {
+        Ok(match database {
+            Database::Sqlite(path) => Self::Sqlite(Sqlite::open(path).await?),
+            Database::Postgres(url) => Self::Postgres(Postgres::open(url).await?),
+        })
+    }
+
+    /// Which database this is, for logs and `/healthz`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// `Store`'s methods: each asks the database it holds. Both databases have the same
+/// methods, so one body serves both arms and the compiler checks each.
+macro_rules! dispatch {
+    (impl $seam:ident; $(
+        $(#[$doc:meta])*
+        fn $name:ident(&self $(, $arg:ident: $ty:ty)* $(,)?) -> $ret:ty;
+    )*) => {
+        impl $crate::store::seam::$seam for $crate::store::Store {$(
+            $(#[$doc])*
+            async fn $name(&self $(, $arg: $ty)*) -> $ret {
+                match self {
+                    Self::Sqlite(db) => db.$name($($arg),*).await,
+                    Self::Postgres(db) => db.$name($($arg),*).await,
+                }
+            }
+        )*}
+    };
+    ($(
+        $(#[$doc:meta])*
+        fn $name:ident(&self $(, $arg:ident: $ty:ty)* $(,)?) -> $ret:ty;
+    )*) => {
+        impl $crate::store::Store {$(
+            $(#[$doc])*
+            pub async fn $name(&self $(, $arg: $ty)*) -> $ret {
+                match self {
+                    Self::Sqlite(db) => db.$name($($arg),*).await,
+                    Self::Postgres(db) => db.$name($($arg),*).await,
+                }
+            }
+        )*}
+    };
+}
+pub(crate) use dispatch;
+
+dispatch! {
+    /// Whether the database answers.
+    fn ping(&self) -> Result<()>;
+    /// Closes every connection.
+    fn close(&self) -> ();
+}
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +159,12 @@ pub enum Error {
     /// Migrations failed.
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database was migrated by a newer version of Tocsin than this one.
+    #[error(
+        "the database's schema is at migration {0}, newer than this version of Tocsin knows \
+         (up to {1}): run the newer version, or upgrade this one before starting it"
+    )]
+    NewerSchema(i64, i64),
     /// A stored value could not be read back.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -61,83 +201,21 @@ impl Error {
     }
 }
 
-/// Handle to the database; cheap to clone.
-#[derive(Debug, Clone)]
-pub struct Store {
-    pool: SqlitePool,
-    /// The one connection write transactions take turns on.
-    writer: SqlitePool,
-}
-
-impl Store {
-    /// Opens (creating if needed) the database at `path`, in WAL mode, and migrates it.
-    pub async fn open(path: &Path) -> Result<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Error::Database(sqlx::Error::Io(e)))?;
+/// Applies `migrator`'s migrations not yet applied (under the database's own lock where it
+/// has one: PostgreSQL's advisory lock). A database that has applied a migration this
+/// version does not know was migrated by a newer version: it is refused, untouched.
+async fn migrate<'a, A>(migrator: &sqlx::migrate::Migrator, pool: A) -> Result<()>
+where
+    A: sqlx::Acquire<'a>,
+    <A::Connection as std::ops::Deref>::Target: sqlx::migrate::Migrate,
+{
+    match migrator.run(pool).await {
+        Err(sqlx::migrate::MigrateError::VersionMissing(version)) => {
+            let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+            Err(Error::NewerSchema(version, known))
         }
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // FULL: a commit that returned is on disk, whatever happens next.
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        // sqlx pings a pooled connection before each use by default, which for SQLite is
-        // one more round trip to the connection's thread on every query. An embedded
-        // database file has no connection to go stale, and a failed query reports itself.
-        let pool = SqlitePoolOptions::new()
-            // Readers, which WAL lets run beside the writer.
-            .max_connections(6)
-            .test_before_acquire(false)
-            .connect_with(options.clone())
-            .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        // One writer at a time is SQLite's rule. Write transactions queue for this one
-        // connection in order, instead of finding the lock taken and sleeping in SQLite's
-        // busy handler (1, 2, 5, 10… ms, however soon the lock is free again).
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await?;
-        Ok(Self { pool, writer })
+        done => Ok(done?),
     }
-
-    /// A write transaction. `BEGIN IMMEDIATE` takes the write lock up front (waiting out
-    /// other writers), so a transaction that reads before it writes cannot fail halfway
-    /// with SQLITE_BUSY when another writer got in between.
-    pub async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
-    }
-
-    /// The connection pool.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
-    /// Closes every connection.
-    pub async fn close(&self) {
-        self.writer.close().await;
-        self.pool.close().await;
-    }
-}
-
-/// An instant as stored.
-pub fn micros(t: Timestamp) -> i64 {
-    to_micros(t)
-}
-
-/// Rows for a multi-row statement, as one JSON array of arrays bound to a single
-/// parameter and read with `json_each(?)` and `value->>n`: one statement whatever the
-/// count, and never near SQLite's limit on parameters.
-pub(crate) fn rows_json<T: serde::Serialize>(rows: &[T]) -> String {
-    serde_json::to_string(rows).expect("rows of plain values serialize")
-}
-
-/// A stored instant.
-pub fn instant(micros: i64) -> Timestamp {
-    from_micros(micros)
 }
 
 /// Reads a stored JSON column.
