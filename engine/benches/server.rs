@@ -4,6 +4,8 @@
 //!
 //! Run with `cargo bench -p tocsin --bench server`. The load generator runs in the same
 //! process as the server and shares its two cores, so the numbers are a lower bound.
+//! `BENCH_POSTGRES=postgres://user@host:port` runs the throughput and latency on
+//! PostgreSQL instead, in a database of its own that it creates and drops.
 
 use serde_json::json;
 use std::sync::Arc;
@@ -158,8 +160,44 @@ fn head(buf: &[u8]) -> Option<(u16, usize)> {
     Some((status, end + length))
 }
 
-async fn start(dir: &std::path::Path) -> Server {
-    let mut config = Config::for_database(dir.join("bench.db"));
+/// A fresh PostgreSQL database on the server `BENCH_POSTGRES` names, if it names one: its
+/// URL, and the server's.
+async fn postgres_database() -> Option<(String, String)> {
+    use sqlx::Connection as _;
+    let server = std::env::var("BENCH_POSTGRES").ok()?;
+    let server = server.trim_end_matches('/').to_owned();
+    let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+        .await
+        .expect("BENCH_POSTGRES reachable");
+    let name = format!("tocsin_bench_{}", std::process::id());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    Some((format!("{server}/{name}"), server))
+}
+
+async fn drop_database(server: &str, url: &str) {
+    use sqlx::Connection as _;
+    let name = url.rsplit('/').next().unwrap();
+    let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+        .await
+        .unwrap();
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}
+
+async fn start(dir: &std::path::Path, postgres: Option<&str>) -> Server {
+    let mut config = match postgres {
+        Some(url) => {
+            let mut config = Config::for_database(tocsin::store::Database::parse(url));
+            config.cache_dir = dir.join("cache");
+            config
+        }
+        None => Config::for_database(dir.join("bench.db")),
+    };
     config.admin_key = Some(KEY.into());
     Server::start(config, Clock::System)
         .await
@@ -180,7 +218,16 @@ async fn main() {
         return memory().await;
     }
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path()).await;
+    let postgres = postgres_database().await;
+    let server = start(dir.path(), postgres.as_ref().map(|(url, _)| url.as_str())).await;
+    println!(
+        "database: {}",
+        if postgres.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
+    );
     let base = format!("http://{}", server.addr());
     let client = reqwest::Client::new();
 
@@ -288,6 +335,10 @@ async fn main() {
         latencies.last().unwrap().as_secs_f64() * 1e3
     );
     server.stop().await;
+    if let Some((url, server)) = &postgres {
+        drop_database(server, url).await;
+        return;
+    }
 
     // `BENCH_MEMORY=0` leaves it out, to profile the rest alone.
     if std::env::var("BENCH_MEMORY").as_deref() != Ok("0") {
@@ -322,7 +373,7 @@ async fn memory() {
     assert!(status.success());
     let rss_before = rss_mib();
     let started = Instant::now();
-    let server = start(dir.path()).await;
+    let server = start(dir.path(), None).await;
     let loaded = started.elapsed();
     drained(&server).await;
     let evaluations = server.core().metrics.evaluations.get();

@@ -2,6 +2,7 @@
 
 use crate::catalog::Catalog;
 use crate::clock::Clock;
+use crate::cluster::{self, Cluster};
 use crate::config::Config;
 use crate::escalation::{self, Escalation};
 use crate::evaluator::{self, Queue};
@@ -41,6 +42,10 @@ pub struct Core {
     pub catalog: Catalog,
     /// Alerts waiting to be evaluated.
     pub queue: Queue,
+    /// This node's part in a cluster: what it holds.
+    pub cluster: Arc<Cluster>,
+    /// When this node started.
+    pub started_at: Timestamp,
     /// When each alert is next due.
     pub schedule: Schedule,
     /// Counters.
@@ -137,6 +142,81 @@ impl Core {
             }
         }
         self.queue.push(&alert.id);
+    }
+
+    /// An alert this node just took over from no one or from a node that stopped: it is
+    /// evaluated whole at once (which covers any change its last holder had not evaluated)
+    /// and its turns are planned from now.
+    pub fn took_over(&self, alert_id: &str) {
+        let Some(alert) = self.catalog.get(alert_id) else {
+            return;
+        };
+        let now = self.clock.now();
+        if alert.is_live(now) {
+            self.queue.push(alert_id);
+            self.schedule
+                .set(alert_id, capped(&alert, later(now, alert.interval())));
+        } else if alert.valid_until.is_some_and(|until| now >= until) && alert.expired_at.is_none()
+        {
+            self.schedule.set(alert_id, now);
+        }
+    }
+
+    /// Re-reads the alerts another node may have created or changed. Each changed one is
+    /// replanned and evaluated whole; the evaluation state held here (its last evaluation,
+    /// what it read) is kept.
+    pub async fn reload_alerts(&self) -> anyhow::Result<()> {
+        let mut stored = Vec::new();
+        self.store
+            .load_alerts(|alert, _| stored.push(alert))
+            .await?;
+        let now = self.clock.now();
+        for mut alert in stored {
+            let current = self.catalog.get(&alert.id);
+            if let Some(current) = &current {
+                if current.version == alert.version
+                    && current.status == alert.status
+                    && current.expired_at == alert.expired_at
+                    && current.updated_at == alert.updated_at
+                {
+                    continue;
+                }
+                alert.last_evaluation = current.last_evaluation.clone();
+            }
+            let alert = self.catalog.put(alert);
+            if alert.is_live(now) {
+                // Evaluated whole, here or (forwarded) by its holder: a change this node
+                // took before it knew the alert found no alert to queue.
+                self.queue.push(&alert.id);
+                self.schedule
+                    .set(&alert.id, capped(&alert, later(now, alert.interval())));
+            } else if current.is_none() {
+                self.schedule.set(&alert.id, due_after_restart(&alert, now));
+            } else {
+                self.schedule.remove(&alert.id);
+            }
+        }
+        Ok(())
+    }
+
+    /// One alert. On a node sharing its database, one the catalog lacks may have been
+    /// created by another node an instant ago: the catalog is re-read before saying no.
+    pub async fn alert(&self, id: &str) -> Option<Arc<Alert>> {
+        if let Some(alert) = self.catalog.get(id) {
+            return Some(alert);
+        }
+        if self.cluster.is_shared()
+            && let Err(e) = self.reload_alerts().await
+        {
+            tracing::warn!(error = %e, "could not re-read the alerts");
+        }
+        self.catalog.get(id)
+    }
+
+    /// Hands the changes this request took for alerts other nodes hold to those nodes;
+    /// called before a request that changed data is acknowledged.
+    pub async fn hand_over(&self) -> crate::store::Result<()> {
+        self.cluster.flush(&self.store).await
     }
 
     /// Queues every alert that reads events of these owners.
@@ -243,7 +323,11 @@ impl Server {
         seed_admin_key(&store, &config, &clock).await?;
         let keys = KeyRing::load(&store).await?;
         let catalog = Catalog::load(&store).await?;
-        let (queue, receivers) = Queue::new(config.evaluation_workers);
+        let cluster = Arc::new(match store {
+            Store::Sqlite(_) => Cluster::solo(config.node_id.clone()),
+            Store::Postgres(_) => Cluster::shared(config.node_id.clone()),
+        });
+        let (queue, receivers) = Queue::new(config.evaluation_workers, cluster.clone());
         let writer = WriterRuntime::start()?;
         let (ingest, ingest_task) = Ingest::start(store.clone(), writer.handle());
         let sns = crate::hooks::sns::Sns::new(config.sns_api_base.as_deref())
@@ -257,6 +341,7 @@ impl Server {
             config.gather_timeout_seconds,
             config.fallback_url.clone(),
         );
+        let started_at = clock.now();
         let core = Arc::new(Core {
             config: config.clone(),
             store,
@@ -264,6 +349,8 @@ impl Server {
             registry,
             catalog,
             queue,
+            cluster,
+            started_at,
             schedule: Schedule::default(),
             incidents: Lifecycle::new(&metrics, escalation.waker()),
             metrics,
@@ -295,6 +382,7 @@ impl Server {
         background.push(tokio::spawn(scheduler::run(core.clone())));
         background.push(ingest_task);
         background.push(tokio::spawn(escalation::run(core.clone())));
+        background.push(tokio::spawn(cluster::run(core.clone())));
 
         let (shutdown, stop) = watch::channel(false);
         let app = http::router(core.clone());
@@ -311,7 +399,7 @@ impl Server {
             "connection limits"
         );
         let http = tokio::spawn(http::serve::serve(listener, app, limits, stop));
-        tracing::info!(%addr, database = %config.database, phones = core.escalation.provider(), "tocsin is serving");
+        tracing::info!(%addr, database = %config.database, node = %config.node_id, phones = core.escalation.provider(), "tocsin is serving");
         Ok(Self {
             addr,
             core,
@@ -353,6 +441,13 @@ impl Server {
         }
         // The recorder was stopped mid-stride: what it had not saved yet, it saves now.
         crate::evaluator::save_times(&self.core).await;
+        // What this node held is anyone's at once, not after its leases run out: a node
+        // stopped for an upgrade hands its work over without a gap.
+        if let Store::Postgres(db) = &self.core.store
+            && let Err(e) = db.release_all(self.core.cluster.node_id()).await
+        {
+            tracing::warn!(error = %e, "could not release this node's leases; they run out on their own");
+        }
         if let Some(simulator) = self.simulator.take() {
             simulator.stop().await;
         }
@@ -416,7 +511,13 @@ async fn seed_admin_key(store: &Store, config: &Config, clock: &Clock) -> anyhow
         created_by: None,
         revoked_at: None,
     };
-    store.insert_key(&key, &secret).await?;
+    if let Err(e) = store.insert_key(&key, &secret).await {
+        // Another node starting at the same moment seeded the same key first.
+        if store.count_keys().await? > 0 {
+            return Ok(());
+        }
+        return Err(e.into());
+    }
     if generated {
         tracing::warn!(key = %secret, "no API key existed and TOCSIN_ADMIN_KEY is unset: created this admin key; it is shown only now");
     } else {

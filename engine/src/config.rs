@@ -50,6 +50,9 @@ pub struct Config {
     /// How much faster than real time the demo's simulated operators act
     /// (`TOCSIN_DEMO_SPEED`, default 1).
     pub demo_speed: f64,
+    /// This node's name among the nodes sharing a PostgreSQL database (`TOCSIN_NODE_ID`,
+    /// default: the host's name and the process id).
+    pub node_id: String,
 }
 
 /// A configuration value that cannot be used.
@@ -140,6 +143,7 @@ impl Config {
                 .map(|n| n as usize),
             idle_timeout_seconds: number("TOCSIN_IDLE_TIMEOUT_SECONDS", 60.0, 1.0..=3600.0)? as u64,
             demo_speed: number("TOCSIN_DEMO_SPEED", 1.0, 0.1..=100.0)?,
+            node_id: var("TOCSIN_NODE_ID").unwrap_or_else(crate::cluster::default_node_id),
         })
     }
 
@@ -162,6 +166,7 @@ impl Config {
             max_connections: None,
             idle_timeout_seconds: 60,
             demo_speed: 1.0,
+            node_id: crate::cluster::default_node_id(),
         }
     }
 }

@@ -44,6 +44,7 @@ pub struct Work {
 /// The evaluation queue.
 #[derive(Debug)]
 pub struct Queue {
+    cluster: Arc<crate::cluster::Cluster>,
     pending: Mutex<HashSet<Work>>,
     /// Alerts whose template did not keep to the entity of a narrowed run.
     whole_only: Mutex<HashSet<String>>,
@@ -51,13 +52,18 @@ pub struct Queue {
 }
 
 impl Queue {
-    /// A queue feeding `workers` workers; returns the receivers to run them with.
-    pub fn new(workers: usize) -> (Self, Vec<mpsc::UnboundedReceiver<Work>>) {
+    /// A queue feeding `workers` workers; returns the receivers to run them with. Work for
+    /// an alert that another node of the `cluster` holds is forwarded to it instead.
+    pub fn new(
+        workers: usize,
+        cluster: Arc<crate::cluster::Cluster>,
+    ) -> (Self, Vec<mpsc::UnboundedReceiver<Work>>) {
         let (senders, receivers) = (0..workers.max(1))
             .map(|_| mpsc::unbounded_channel())
             .unzip();
         (
             Self {
+                cluster,
                 pending: Mutex::new(HashSet::new()),
                 whole_only: Mutex::new(HashSet::new()),
                 workers: senders,
@@ -87,6 +93,11 @@ impl Queue {
     }
 
     fn send(&self, work: Work) {
+        if !self.cluster.holds(&work.alert_id) {
+            return self
+                .cluster
+                .forward(&work.alert_id, work.entity_id.as_deref());
+        }
         {
             let mut pending = self.pending.lock().expect("queue lock");
             let whole = Work {
@@ -588,6 +599,19 @@ fn evaluate(
 
 /// Records a batch of evaluations in one transaction, then tells the rest of the server.
 async fn record(core: &Core, batch: Vec<Evaluated>) {
+    // Results are written only while the alert's lease is held: a node that paused past
+    // it must not write over the evaluations of the node that took the alert over.
+    let before = batch.len();
+    let batch: Vec<Evaluated> = batch
+        .into_iter()
+        .filter(|e| core.cluster.holds(&e.alert.id))
+        .collect();
+    if batch.len() < before {
+        tracing::warn!(
+            dropped = before - batch.len(),
+            "evaluations of alerts whose lease lapsed were not recorded"
+        );
+    }
     if batch.is_empty() {
         return;
     }

@@ -5,6 +5,7 @@ pub mod builtins;
 pub mod catalog;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod escalation;
 pub mod evaluator;

@@ -117,6 +117,26 @@ impl Registry {
         })
     }
 
+    /// Loads what another node registered: every stored template whose component differs
+    /// from the one loaded here.
+    pub async fn refresh(&self, store: &Store) -> Result<(), UploadError> {
+        for (stored, wasm) in store.load_templates().await? {
+            if self
+                .get(&stored.info.id)
+                .is_some_and(|current| current.stored.digest == stored.digest)
+            {
+                continue;
+            }
+            let plugin = self.sandbox.load(&wasm)?;
+            tracing::info!(template = %stored.info.id, version = %stored.info.version, "loaded a template registered by another node");
+            self.templates.write().expect("registry lock").insert(
+                stored.info.id.clone(),
+                Arc::new(Registered { plugin, stored }),
+            );
+        }
+        Ok(())
+    }
+
     /// The template with this id.
     pub fn get(&self, id: &str) -> Option<Arc<Registered>> {
         self.templates

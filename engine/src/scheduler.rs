@@ -94,6 +94,13 @@ async fn tick(core: &Core, alert_id: &str, now: Timestamp) {
     let Some(alert) = core.catalog.get(alert_id) else {
         return;
     };
+    // Another node holds the alert and takes its turns; this one looks again later, in
+    // case it takes the alert over (it then evaluates it at once, see `Core::took_over`).
+    if !core.cluster.holds(alert_id) {
+        core.schedule
+            .set(alert_id, crate::app::later(now, alert.interval()));
+        return;
+    }
     if alert.valid_until.is_some_and(|until| now >= until) {
         core.expire(&alert).await;
         return;

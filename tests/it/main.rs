@@ -3,6 +3,7 @@
 mod access;
 mod api_errors;
 mod cli;
+mod cluster;
 mod escalation;
 mod hardening;
 mod hooks;

@@ -138,11 +138,31 @@ pub async fn run(core: Arc<Core>) {
         return;
     };
     let mut pacer = Pacer::new(core.escalation.calls_per_second);
-    // Calls that were under way when the server last stopped: Twilio knows how they went.
     let mut seen = HashMap::new();
-    sweep(&core, &client, &mut seen, true).await;
     let mut last_sweep = Instant::now();
+    let mut dialing = false;
     loop {
+        // Of the nodes sharing a database, the one holding the dialer lease drives every
+        // loop (crate::cluster); the others wait to take over.
+        if !core.cluster.dialing() {
+            if dialing {
+                tracing::warn!("no longer the dialer: another node drives the call loops");
+            }
+            dialing = false;
+            tokio::select! {
+                _ = core.escalation.wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            continue;
+        }
+        if !dialing {
+            // Calls that were under way when this server (or the node that dialed before
+            // it) stopped: Twilio knows how they went, and none is dialed again.
+            dialing = true;
+            seen.clear();
+            sweep(&core, &client, &mut seen, true).await;
+            last_sweep = Instant::now();
+        }
         end_stopped_calls(&core, &client).await;
         fire_fallbacks(&core).await;
         if last_sweep.elapsed() >= SWEEP_EVERY {
@@ -199,6 +219,9 @@ async fn dial_next(core: &Core, client: &twilio::Client) -> bool {
             return false;
         }
     };
+    if !core.cluster.dialing() {
+        return false;
+    }
     let now = core.clock.now();
     let call_id = match core.store.begin_call(&next, now).await {
         Ok(Some(id)) => id,

@@ -285,6 +285,7 @@ async fn create(
     tracing::info!(alert = %alert.id, template = %alert.template_id, "alert created");
     let response = Alert::from(&alert);
     core.alert_changed(alert);
+    core.hand_over().await?;
     Ok(Json(response))
 }
 
@@ -307,9 +308,9 @@ async fn list(
     Ok(Json(AlertsPage { data, next_token }))
 }
 
-fn find(core: &AppState, id: &str) -> Result<std::sync::Arc<StoredAlert>, ApiError> {
-    core.catalog
-        .get(id)
+async fn find(core: &AppState, id: &str) -> Result<std::sync::Arc<StoredAlert>, ApiError> {
+    core.alert(id)
+        .await
         .ok_or_else(|| ApiError::NotFound(format!("no alert {id}")))
 }
 
@@ -323,7 +324,7 @@ async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<Alert>, ApiError> {
     caller.require(Need::Read)?;
-    Ok(Json(Alert::from(find(&core, &id)?.as_ref())))
+    Ok(Json(Alert::from(find(&core, &id).await?.as_ref())))
 }
 
 /// Tocsin's view of one alert: Togai's fields, validity's end and the last evaluation.
@@ -336,7 +337,7 @@ async fn get_details(
     Path(id): Path<String>,
 ) -> Result<Json<AlertDetails>, ApiError> {
     caller.require(Need::Read)?;
-    Ok(Json(AlertDetails::from(find(&core, &id)?.as_ref())))
+    Ok(Json(AlertDetails::from(find(&core, &id).await?.as_ref())))
 }
 
 /// Update an alert; its version goes up by one.
@@ -351,7 +352,7 @@ async fn update(
     OptionalJson(request): OptionalJson<UpdateAlertRequest>,
 ) -> Result<Json<Alert>, ApiError> {
     caller.require(Need::Edit)?;
-    let mut alert = (*find(&core, &id)?).clone();
+    let mut alert = (*find(&core, &id).await?).clone();
     let template = template(&core, &alert.template_id)?;
     if let Some(text) = description(request.description)? {
         alert.description = Some(text);
@@ -376,6 +377,7 @@ async fn update(
     tracing::info!(alert = %alert.id, version = alert.version, "alert updated");
     let response = Alert::from(&alert);
     core.alert_changed(alert);
+    core.hand_over().await?;
     Ok(Json(response))
 }
 
@@ -389,7 +391,7 @@ async fn problems(
     Path(id): Path<String>,
 ) -> Result<Json<ProblemsPage>, ApiError> {
     caller.require(Need::Read)?;
-    find(&core, &id)?;
+    find(&core, &id).await?;
     Ok(Json(ProblemsPage {
         data: core.store.evaluation_problems(&id).await?,
     }))

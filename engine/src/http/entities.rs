@@ -151,6 +151,7 @@ async fn put(
         &entity.entity_id,
         entity.owner_id.as_deref(),
     );
+    core.hand_over().await?;
     Ok(Json(entity))
 }
 

@@ -127,6 +127,7 @@ async fn post(
         .write(Write::Events(events), core.clock.now())
         .await?;
     core.events_changed(owners.iter().map(String::as_str));
+    core.hand_over().await?;
     Ok(Json(Accepted { accepted }))
 }
 

@@ -175,6 +175,7 @@ async fn create(
     core.store.insert_alert(&alert).await?;
     core.store.insert_integration(&integration, &secret).await?;
     core.alert_changed(alert);
+    core.hand_over().await?;
     core.store
         .audit(now, &caller.key_id, "integration.create", &format!("integrations/{}", integration.id),
             json!({"name": integration.name, "kind": integration.kind, "alertId": integration.alert_id}))
@@ -454,6 +455,7 @@ async fn hook(
     for entity in changed {
         core.entity_changed("ALARM", &entity, Some(&id));
     }
+    core.hand_over().await?;
     tracing::info!(integration = %id, alarms = count, "delivery stored");
     core.alarms.maybe_prune(&core).await;
     Ok(Json(HookResponse {

@@ -1,6 +1,10 @@
-//! `/healthz` and `/metrics`, unauthenticated: they reveal nothing about tenants' data.
+//! `/healthz` and `/metrics`, unauthenticated: they reveal nothing about tenants' data;
+//! and `/cluster` (admin), the nodes sharing the database.
 
-use super::AppState;
+use super::auth::{Caller, Need};
+use super::{ApiError, AppState};
+use crate::store::Store;
+use crate::store::postgres::cluster::NodeSeen;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -18,6 +22,8 @@ pub struct Health {
     /// phone rings); or `unavailable` (no Twilio account is configured: incidents open,
     /// nobody is called).
     pub escalation: &'static str,
+    /// This node's id (`TOCSIN_NODE_ID`).
+    pub node: String,
 }
 
 /// Liveness: the process answers and its database does, and whether operators can be
@@ -33,6 +39,7 @@ async fn healthz(State(core): State<AppState>) -> impl IntoResponse {
             axum::Json(Health {
                 status: "ok",
                 escalation,
+                node: core.cluster.node_id().to_owned(),
             }),
         ),
         Err(e) => {
@@ -42,6 +49,7 @@ async fn healthz(State(core): State<AppState>) -> impl IntoResponse {
                 axum::Json(Health {
                     status: "database unavailable",
                     escalation,
+                    node: core.cluster.node_id().to_owned(),
                 }),
             )
         }
@@ -61,9 +69,52 @@ async fn metrics(State(core): State<AppState>) -> impl IntoResponse {
     )
 }
 
+/// The nodes sharing the database.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterView {
+    /// The node that answered.
+    pub node: String,
+    /// `sqlite` (one node) or `postgres`.
+    pub database: &'static str,
+    /// Every node seen in the last minute, in id order.
+    #[schema(value_type = Vec<Object>)]
+    pub nodes: Vec<NodeSeen>,
+}
+
+/// The nodes seen in the last minute, with the alerts each evaluates and which one places
+/// the calls. On SQLite, this node alone.
+#[utoipa::path(get, path = "/cluster", tag = "operations",
+    responses((status = 200, body = ClusterView), (status = 403, description = "Not an admin key")))]
+async fn cluster(
+    State(core): State<AppState>,
+    caller: Caller,
+) -> Result<axum::Json<ClusterView>, ApiError> {
+    caller.require(Need::Admin)?;
+    let node = core.cluster.node_id().to_owned();
+    let nodes = match &core.store {
+        Store::Postgres(db) => db.nodes_seen(crate::cluster::SEEN_WITHIN).await?,
+        Store::Sqlite(_) => vec![NodeSeen {
+            id: node.clone(),
+            address: core.config.listen.to_string(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            started_at: core.started_at,
+            seen_at: core.clock.now(),
+            alerts: core.catalog.all().len() as i64,
+            dialer: core.escalation.phoning(),
+        }],
+    };
+    Ok(axum::Json(ClusterView {
+        node,
+        database: core.store.kind(),
+        nodes,
+    }))
+}
+
 /// The routes.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(metrics))
+        .routes(routes!(cluster))
 }

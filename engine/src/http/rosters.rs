@@ -417,7 +417,7 @@ async fn checked_route(
     }
     let c = request.criteria;
     if let Some(alert) = &c.alert_id
-        && core.catalog.get(alert).is_none()
+        && core.alert(alert).await.is_none()
     {
         return Err(ApiError::Unprocessable(format!(
             "match.alertId {alert:?}: no such alert"

@@ -9,6 +9,7 @@
 //! per delivery), so that racing writers on different nodes cannot break it.
 
 mod alerts;
+pub mod cluster;
 mod data;
 mod escalation;
 mod incidents;

@@ -1,0 +1,367 @@
+//! Several nodes on one PostgreSQL database: who holds which work, and how the others
+//! learn what changed. DESIGN.md, "Several nodes", is the contract; this is its node side.
+//!
+//! - **Alerts are leased.** Each alert's evaluation belongs to the one node that holds its
+//!   lease (claimed with `SKIP LOCKED`, renewed every [`TICK`], anyone's once [`LEASE`]
+//!   passes without renewal). Only the holder evaluates it, runs its interval turns and
+//!   records results, so a turn happens once across the cluster. A node that takes a change
+//!   for an alert it does not hold leaves it in the database for the holder (before the
+//!   request is acknowledged); a node that takes over an alert evaluates it whole at once,
+//!   which covers whatever its last holder had taken and not yet evaluated.
+//! - **One node dials.** The `dialer` lease holder runs the call loop driver, so pacing is
+//!   cluster-wide; the database's indexes keep one call per step and one live call per
+//!   number whatever happens. A new holder first reads every unfinished call back from
+//!   Twilio, so the call that was ringing when its last holder died is followed, not
+//!   redialed. Twilio's callbacks may reach any node: they only move call rows forward.
+//! - **Caches follow the database.** Alerts, templates and API keys are cached in memory;
+//!   triggers bump a version and notify, and every node reloads what moved.
+//!
+//! Takeover is bounded by [`LEASE`] plus one [`TICK`]: 11 s after the last renewal.
+//!
+//! With SQLite there is one node, and it holds everything.
+
+use crate::app::Core;
+use crate::store::Store;
+use crate::store::postgres::cluster::Forwarded;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a lease lasts without renewal.
+pub const LEASE: Duration = Duration::from_secs(10);
+/// How often a node renews, claims, polls for changes and checks versions.
+pub const TICK: Duration = Duration::from_secs(1);
+/// A holder stops acting this long before its lease would run out, in case its clock and
+/// the database's disagree a little.
+const MARGIN: Duration = Duration::from_secs(2);
+/// Nodes seen within this are listed by `GET /cluster`.
+pub const SEEN_WITHIN: Duration = Duration::from_secs(60);
+/// Most forwarded changes taken in one tick.
+const CHANGES_PER_TICK: i64 = 10_000;
+
+/// This node's part in the cluster.
+#[derive(Debug)]
+pub struct Cluster {
+    node_id: String,
+    shared: bool,
+    held: Mutex<Held>,
+    forwards: Mutex<Vec<Forwarded>>,
+}
+
+#[derive(Debug, Default)]
+struct Held {
+    alerts: HashSet<String>,
+    /// When the alert leases, renewed together, run out for this node.
+    alerts_until: Option<Instant>,
+    dialer_until: Option<Instant>,
+}
+
+impl Cluster {
+    /// A node alone with its database (SQLite): it holds every alert and dials.
+    pub fn solo(node_id: String) -> Self {
+        Self::new(node_id, false)
+    }
+
+    /// A node sharing a PostgreSQL database: it holds what it has claimed.
+    pub fn shared(node_id: String) -> Self {
+        Self::new(node_id, true)
+    }
+
+    fn new(node_id: String, shared: bool) -> Self {
+        Self {
+            node_id,
+            shared,
+            held: Mutex::default(),
+            forwards: Mutex::default(),
+        }
+    }
+
+    /// This node's id (`TOCSIN_NODE_ID`).
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    /// Whether other nodes may share the database.
+    pub fn is_shared(&self) -> bool {
+        self.shared
+    }
+
+    /// Whether this node evaluates `alert_id` now.
+    pub fn holds(&self, alert_id: &str) -> bool {
+        if !self.shared {
+            return true;
+        }
+        let held = self.held.lock().expect("cluster lock");
+        held.alerts_until
+            .is_some_and(|until| Instant::now() < until)
+            && held.alerts.contains(alert_id)
+    }
+
+    /// How many alerts this node evaluates.
+    pub fn alerts_held(&self) -> Option<usize> {
+        self.shared
+            .then(|| self.held.lock().expect("cluster lock").alerts.len())
+    }
+
+    /// Whether this node places calls now.
+    pub fn dialing(&self) -> bool {
+        !self.shared
+            || self
+                .held
+                .lock()
+                .expect("cluster lock")
+                .dialer_until
+                .is_some_and(|until| Instant::now() < until)
+    }
+
+    /// Keeps a change to an alert another node holds, for [`Self::flush`].
+    pub fn forward(&self, alert_id: &str, entity_id: Option<&str>) {
+        self.forwards.lock().expect("cluster lock").push(Forwarded {
+            alert_id: alert_id.to_owned(),
+            entity_id: entity_id.map(str::to_owned),
+        });
+    }
+
+    /// Writes the changes kept by [`Self::forward`] for the nodes that hold their alerts.
+    /// A request that changed data calls this before it answers, so what it acknowledged
+    /// is evaluated even if this node dies next.
+    pub async fn flush(&self, store: &Store) -> crate::store::Result<()> {
+        let changes = std::mem::take(&mut *self.forwards.lock().expect("cluster lock"));
+        let Store::Postgres(db) = store else {
+            return Ok(());
+        };
+        if let Err(e) = db.forward_changes(&changes).await {
+            self.forwards.lock().expect("cluster lock").extend(changes);
+            return Err(e);
+        }
+        Ok(())
+    }
+}
+
+/// Runs this node's part of the cluster until the task is aborted: the heartbeat, leases,
+/// forwarded changes and cache versions, every [`TICK`] and whenever another node notifies.
+pub async fn run(core: Arc<Core>) {
+    let Store::Postgres(db) = &core.store else {
+        return;
+    };
+    let started_at = core.started_at;
+    let address = core.config.listen.to_string();
+    let mut versions: HashMap<String, i64> = HashMap::new();
+    let mut listener = None;
+    loop {
+        if listener.is_none() {
+            match db.listen().await {
+                Ok(l) => listener = Some(l),
+                Err(e) => tracing::warn!(error = %e, "cannot listen for other nodes; polling only"),
+            }
+        }
+        if let Err(e) = db
+            .heartbeat(
+                &core.cluster.node_id,
+                &address,
+                env!("CARGO_PKG_VERSION"),
+                started_at,
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "could not record this node's heartbeat");
+        }
+        refresh(&core, &mut versions).await;
+        lease_dialer(&core).await;
+        lease_alerts(&core).await;
+        take_changes(&core).await;
+        if let Err(e) = core.cluster.flush(&core.store).await {
+            tracing::warn!(error = %e, "could not hand changes to the nodes that hold them; retrying");
+        }
+        let notified = async {
+            match listener.as_mut() {
+                Some(l) => l.try_recv().await.map(|_| ()),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            received = notified => {
+                if let Err(e) = received {
+                    tracing::warn!(error = %e, "lost the notification listener; reconnecting");
+                    listener = None;
+                }
+                // Whatever was announced, the driver may have calls to move.
+                core.escalation.wake();
+            }
+            () = tokio::time::sleep(TICK) => {}
+        }
+    }
+}
+
+/// Reloads the caches whose version moved since this node last looked.
+async fn refresh(core: &Core, versions: &mut HashMap<String, i64>) {
+    let Store::Postgres(db) = &core.store else {
+        return;
+    };
+    let current = match db.versions().await {
+        Ok(current) => current,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read cache versions");
+            return;
+        }
+    };
+    let first = versions.is_empty();
+    for (name, version) in current {
+        if versions.get(&name) == Some(&version) {
+            continue;
+        }
+        // At start the caches were loaded just now; a version read after that only says
+        // where to compare from next, except that a change in between is reloaded anyway.
+        let reloaded = match name.as_str() {
+            "alerts" => core.reload_alerts().await,
+            "templates" => core
+                .registry
+                .refresh(&core.store)
+                .await
+                .map_err(anyhow::Error::from),
+            "keys" => core
+                .keys
+                .reload(&core.store)
+                .await
+                .map_err(anyhow::Error::from),
+            _ => Ok(()),
+        };
+        match reloaded {
+            Ok(()) => {
+                if !first {
+                    tracing::debug!(cache = %name, version, "reloaded what another node changed");
+                }
+                versions.insert(name, version);
+            }
+            Err(e) => tracing::warn!(cache = %name, error = %e, "could not reload; trying again"),
+        }
+    }
+}
+
+/// Takes or renews the dialer lease, when this node can place calls at all.
+async fn lease_dialer(core: &Core) {
+    let Store::Postgres(db) = &core.store else {
+        return;
+    };
+    if !core.escalation.phoning() {
+        return;
+    }
+    let asked = Instant::now();
+    let holds = match db.claim_lease("dialer", &core.cluster.node_id, LEASE).await {
+        Ok(holds) => holds,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not renew the dialer lease");
+            return;
+        }
+    };
+    let mut held = core.cluster.held.lock().expect("cluster lock");
+    let was = held
+        .dialer_until
+        .is_some_and(|until| Instant::now() < until);
+    held.dialer_until = holds.then(|| asked + LEASE - MARGIN);
+    drop(held);
+    if holds && !was {
+        tracing::info!(node = %core.cluster.node_id, "this node now places the calls (dialer lease taken)");
+        core.escalation.wake();
+    } else if was && !holds {
+        tracing::warn!(node = %core.cluster.node_id, "lost the dialer lease: another node places the calls");
+    }
+}
+
+/// Renews this node's alert leases, and claims its share of the alerts nobody holds.
+async fn lease_alerts(core: &Core) {
+    let Store::Postgres(db) = &core.store else {
+        return;
+    };
+    let node = &core.cluster.node_id;
+    let asked = Instant::now();
+    let renewed: HashSet<String> = match db.renew_alerts(node, LEASE).await {
+        Ok(ids) => ids.into_iter().collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not renew alert leases");
+            return;
+        }
+    };
+    let share = match (db.nodes_seen(LEASE).await, db.count_alert_leases().await) {
+        (Ok(nodes), Ok(total)) => {
+            let nodes = nodes.len().max(1) as i64;
+            (total + nodes - 1) / nodes
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(error = %e, "could not count nodes and alerts");
+            0
+        }
+    };
+    let want = share - renewed.len() as i64;
+    let claimed = if want > 0 {
+        match db.claim_alerts(node, LEASE, want).await {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not claim alerts");
+                Vec::new()
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    let lost: Vec<String> = {
+        let mut held = core.cluster.held.lock().expect("cluster lock");
+        let lost = held
+            .alerts
+            .iter()
+            .filter(|id| !renewed.contains(*id))
+            .cloned()
+            .collect();
+        held.alerts = renewed;
+        held.alerts.extend(claimed.iter().cloned());
+        held.alerts_until = Some(asked + LEASE - MARGIN);
+        lost
+    };
+    if !lost.is_empty() {
+        tracing::warn!(
+            alerts = lost.len(),
+            "alert leases lapsed: other nodes evaluate them now"
+        );
+    }
+    if !claimed.is_empty() {
+        tracing::info!(
+            alerts = claimed.len(),
+            "took over alerts: evaluating each now"
+        );
+        for id in &claimed {
+            core.took_over(id);
+        }
+    }
+}
+
+/// Queues the changes other nodes left for the alerts this node holds.
+async fn take_changes(core: &Core) {
+    let Store::Postgres(db) = &core.store else {
+        return;
+    };
+    match db
+        .take_changes(&core.cluster.node_id, CHANGES_PER_TICK)
+        .await
+    {
+        Ok(changes) => {
+            for change in changes {
+                match change.entity_id {
+                    Some(entity) => core.queue.push_entity(&change.alert_id, &entity),
+                    None => core.queue.push(&change.alert_id),
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not take forwarded changes"),
+    }
+}
+
+/// This node's default id: the host's name and the process id.
+pub fn default_node_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "tocsin".to_owned());
+    format!("{host}-{}", std::process::id())
+}
