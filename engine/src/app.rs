@@ -89,11 +89,22 @@ impl Core {
             .catalog
             .affected_by_entity(entity_type, entity_id, &[owner_id])
         {
-            if self.narrowable(&alert, entity_type) {
-                self.queue.push_entity(&alert, entity_id);
+            if self.cluster.holds(&alert) {
+                self.alert_entity_changed(&alert, entity_type, entity_id);
             } else {
-                self.queue.push(&alert);
+                // Its holder knows best whether the alert can be judged for this entity.
+                self.cluster.forward(&alert, Some((entity_type, entity_id)));
             }
+        }
+    }
+
+    /// Queues an alert that reads an entity which changed: for that entity alone when
+    /// the alert can be judged so, else whole.
+    pub fn alert_entity_changed(&self, alert_id: &str, entity_type: &str, entity_id: &str) {
+        if self.narrowable(alert_id, entity_type) {
+            self.queue.push_entity(alert_id, entity_id);
+        } else {
+            self.queue.push(alert_id);
         }
     }
 

@@ -114,11 +114,12 @@ impl Cluster {
                 .is_some_and(|until| Instant::now() < until)
     }
 
-    /// Keeps a change to an alert another node holds, for [`Self::flush`].
-    pub fn forward(&self, alert_id: &str, entity_id: Option<&str>) {
+    /// Keeps a change to an alert another node holds, for [`Self::flush`]: to the entity
+    /// (type, id), or to the whole alert.
+    pub fn forward(&self, alert_id: &str, entity: Option<(&str, &str)>) {
         self.forwards.lock().expect("cluster lock").push(Forwarded {
             alert_id: alert_id.to_owned(),
-            entity_id: entity_id.map(str::to_owned),
+            entity: entity.map(|(t, id)| (t.to_owned(), id.to_owned())),
         });
     }
 
@@ -345,8 +346,10 @@ async fn take_changes(core: &Core) {
     {
         Ok(changes) => {
             for change in changes {
-                match change.entity_id {
-                    Some(entity) => core.queue.push_entity(&change.alert_id, &entity),
+                match change.entity {
+                    Some((entity_type, entity_id)) => {
+                        core.alert_entity_changed(&change.alert_id, &entity_type, &entity_id)
+                    }
                     None => core.queue.push(&change.alert_id),
                 }
             }

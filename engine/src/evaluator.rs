@@ -94,9 +94,7 @@ impl Queue {
 
     fn send(&self, work: Work) {
         if !self.cluster.holds(&work.alert_id) {
-            return self
-                .cluster
-                .forward(&work.alert_id, work.entity_id.as_deref());
+            return self.cluster.forward(&work.alert_id, None);
         }
         {
             let mut pending = self.pending.lock().expect("queue lock");

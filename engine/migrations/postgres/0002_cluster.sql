@@ -38,6 +38,7 @@ CREATE TRIGGER alerts_lease AFTER INSERT ON alerts FOR EACH ROW EXECUTE FUNCTION
 CREATE TABLE alert_changes (
     id          BIGSERIAL PRIMARY KEY,
     alert_id    TEXT NOT NULL,
+    entity_type TEXT,
     entity_id   TEXT
 );
 CREATE INDEX alert_changes_alert ON alert_changes (alert_id);

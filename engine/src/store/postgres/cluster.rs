@@ -41,8 +41,8 @@ pub struct NodeSeen {
 pub struct Forwarded {
     /// The alert to evaluate.
     pub alert_id: String,
-    /// The entity that changed; none: the whole alert.
-    pub entity_id: Option<String>,
+    /// The entity that changed (type, id); none: the whole alert.
+    pub entity: Option<(String, String)>,
 }
 
 fn interval(ttl: Duration) -> f64 {
@@ -175,14 +175,21 @@ impl Postgres {
         if changes.is_empty() {
             return Ok(());
         }
-        let rows: Vec<(&str, Option<&str>)> = changes
+        let rows: Vec<(&str, Option<&str>, Option<&str>)> = changes
             .iter()
-            .map(|c| (c.alert_id.as_str(), c.entity_id.as_deref()))
+            .map(|c| {
+                let entity = c.entity.as_ref();
+                (
+                    c.alert_id.as_str(),
+                    entity.map(|(t, _)| t.as_str()),
+                    entity.map(|(_, id)| id.as_str()),
+                )
+            })
             .collect();
         let mut tx = self.begin().await?;
         sqlx::query(
-            "INSERT INTO alert_changes (alert_id, entity_id)
-             SELECT r->>0, r->>1 FROM json_array_elements($1::json) AS r",
+            "INSERT INTO alert_changes (alert_id, entity_type, entity_id)
+             SELECT r->>0, r->>1, r->>2 FROM json_array_elements($1::json) AS r",
         )
         .bind(super::rows_json(&rows))
         .execute(&mut *tx)
@@ -202,7 +209,7 @@ impl Postgres {
                  SELECT c.id FROM alert_changes c JOIN alert_leases l ON l.alert_id = c.alert_id
                  WHERE l.owner = $1 AND l.expires_at > now()
                  ORDER BY c.id LIMIT $2 FOR UPDATE OF c SKIP LOCKED)
-             RETURNING alert_id, entity_id",
+             RETURNING alert_id, entity_type, entity_id",
         )
         .bind(node)
         .bind(limit)
@@ -210,9 +217,13 @@ impl Postgres {
         .await?;
         Ok(rows
             .iter()
-            .map(|row| Forwarded {
-                alert_id: row.get("alert_id"),
-                entity_id: row.get("entity_id"),
+            .map(|row| {
+                let entity_type: Option<String> = row.get("entity_type");
+                let entity_id: Option<String> = row.get("entity_id");
+                Forwarded {
+                    alert_id: row.get("alert_id"),
+                    entity: entity_type.zip(entity_id),
+                }
             })
             .collect())
     }
