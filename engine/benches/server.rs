@@ -5,7 +5,9 @@
 //! Run with `cargo bench -p tocsin --bench server`. The load generator runs in the same
 //! process as the server and shares its two cores, so the numbers are a lower bound.
 //! `BENCH_POSTGRES=postgres://user@host:port` runs the throughput and latency on
-//! PostgreSQL instead, in a database of its own that it creates and drops.
+//! PostgreSQL instead, in a database of its own that it creates and drops; with
+//! `BENCH_NODES=2` as well, on two nodes sharing it (both in this process), the clients
+//! and the latency samples alternating between them.
 
 use serde_json::json;
 use std::sync::Arc;
@@ -189,7 +191,7 @@ async fn drop_database(server: &str, url: &str) {
         .unwrap();
 }
 
-async fn start(dir: &std::path::Path, postgres: Option<&str>) -> Server {
+async fn start(dir: &std::path::Path, postgres: Option<&str>, node: &str) -> Server {
     let mut config = match postgres {
         Some(url) => {
             let mut config = Config::for_database(tocsin::store::Database::parse(url));
@@ -199,6 +201,7 @@ async fn start(dir: &std::path::Path, postgres: Option<&str>) -> Server {
         None => Config::for_database(dir.join("bench.db")),
     };
     config.admin_key = Some(KEY.into());
+    config.node_id = node.into();
     Server::start(config, Clock::System)
         .await
         .expect("server starts")
@@ -219,15 +222,23 @@ async fn main() {
     }
     let dir = tempfile::tempdir().unwrap();
     let postgres = postgres_database().await;
-    let server = start(dir.path(), postgres.as_ref().map(|(url, _)| url.as_str())).await;
+    let url = postgres.as_ref().map(|(url, _)| url.as_str());
+    let server = start(dir.path(), url, "bench-a").await;
+    let second = match (url, std::env::var("BENCH_NODES").as_deref()) {
+        (Some(url), Ok("2")) => Some(start(dir.path(), Some(url), "bench-b").await),
+        _ => None,
+    };
     println!(
-        "database: {}",
+        "database: {}, {} node(s)",
         if postgres.is_some() {
             "PostgreSQL"
         } else {
             "SQLite"
-        }
+        },
+        1 + usize::from(second.is_some())
     );
+    let servers: Vec<&Server> = std::iter::once(&server).chain(second.as_ref()).collect();
+    let addrs: Vec<std::net::SocketAddr> = servers.iter().map(|s| s.addr()).collect();
     let base = format!("http://{}", server.addr());
     let client = reqwest::Client::new();
 
@@ -248,7 +259,14 @@ async fn main() {
             .unwrap();
         alert_of_account.push(created["id"].as_str().unwrap().to_owned());
     }
-    drained(&server).await;
+    for s in &servers {
+        drained(s).await;
+    }
+    // Every alert claimed by a node, and evaluated there.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for s in &servers {
+        drained(s).await;
+    }
     println!(
         "created {ACCOUNTS} alerts over HTTP, one at a time, in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -256,12 +274,18 @@ async fn main() {
 
     // Throughput: 64 clients push 30,000 credit snapshots that keep every account clear.
     let next = Arc::new(AtomicUsize::new(0));
-    let evaluations_before = server.core().metrics.evaluations.get();
+    let evaluated_so_far = || -> u64 {
+        servers
+            .iter()
+            .map(|s| s.core().metrics.evaluations.get())
+            .sum()
+    };
+    let evaluations_before = evaluated_so_far();
     let started = Instant::now();
     let cpu_before = cpu_seconds();
     let clients: Vec<_> = (0..*CLIENTS)
-        .map(|_| {
-            let (addr, next) = (server.addr(), next.clone());
+        .map(|client| {
+            let (addr, next) = (addrs[client % addrs.len()], next.clone());
             tokio::spawn(async move {
                 let mut connection = Connection::open(addr).await;
                 loop {
@@ -286,9 +310,11 @@ async fn main() {
         c.await.unwrap();
     }
     let acknowledged = started.elapsed();
-    drained(&server).await;
+    for s in &servers {
+        drained(s).await;
+    }
     let evaluated = started.elapsed() - Duration::from_millis(100);
-    let evaluations = server.core().metrics.evaluations.get() - evaluations_before;
+    let evaluations = evaluated_so_far() - evaluations_before;
     let cpu = cpu_seconds() - cpu_before;
     println!(
         "{UPDATES} entity updates from {} clients: all committed and acknowledged in {:.2} s ({:.0} updates/s); \
@@ -305,10 +331,28 @@ async fn main() {
     );
 
     // Latency: a change that breaches, to the incident it opens (committed), one at a time.
-    let mut events = server.core().incidents.subscribe();
+    // Incidents open on whichever node holds the alert: both are listened to.
+    let (opened, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let listeners: Vec<_> = servers
+        .iter()
+        .map(|s| {
+            let mut events = s.core().incidents.subscribe();
+            let opened = opened.clone();
+            tokio::spawn(async move {
+                while let Ok(event) = events.recv().await {
+                    if let IncidentEvent::Opened { alert_id, .. } = event
+                        && opened.send(alert_id).is_err()
+                    {
+                        return;
+                    }
+                }
+            })
+        })
+        .collect();
     let mut latencies = Vec::with_capacity(LATENCY_SAMPLES);
     for (account, alert_id) in alert_of_account.iter().enumerate().take(LATENCY_SAMPLES) {
         let sent = Instant::now();
+        let base = format!("http://{}", addrs[account % addrs.len()]);
         client
             .put(format!("{base}/entities/CREDIT/c{account}"))
             .bearer_auth(KEY)
@@ -316,14 +360,7 @@ async fn main() {
             .send()
             .await
             .unwrap();
-        loop {
-            match events.recv().await.unwrap() {
-                IncidentEvent::Opened {
-                    alert_id: opened, ..
-                } if opened == *alert_id => break,
-                _ => {}
-            }
-        }
+        while events.recv().await.unwrap() != *alert_id {}
         latencies.push(sent.elapsed());
     }
     latencies.sort();
@@ -334,6 +371,12 @@ async fn main() {
         pct(0.99).as_secs_f64() * 1e3,
         latencies.last().unwrap().as_secs_f64() * 1e3
     );
+    for listener in listeners {
+        listener.abort();
+    }
+    if let Some(second) = second {
+        second.stop().await;
+    }
     server.stop().await;
     if let Some((url, server)) = &postgres {
         drop_database(server, url).await;
@@ -373,7 +416,7 @@ async fn memory() {
     assert!(status.success());
     let rss_before = rss_mib();
     let started = Instant::now();
-    let server = start(dir.path(), None).await;
+    let server = start(dir.path(), None, "bench").await;
     let loaded = started.elapsed();
     drained(&server).await;
     let evaluations = server.core().metrics.evaluations.get();

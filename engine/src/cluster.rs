@@ -22,7 +22,7 @@
 
 use crate::app::Core;
 use crate::store::Store;
-use crate::store::postgres::cluster::Forwarded;
+use crate::store::postgres::cluster::{Forwarded, VERSIONS_CHANNEL};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -149,6 +149,7 @@ pub async fn run(core: Arc<Core>) {
     let address = core.config.listen.to_string();
     let mut versions: HashMap<String, i64> = HashMap::new();
     let mut listener = None;
+    let mut next_tick = tokio::time::Instant::now();
     loop {
         if listener.is_none() {
             match db.listen().await {
@@ -156,40 +157,58 @@ pub async fn run(core: Arc<Core>) {
                 Err(e) => tracing::warn!(error = %e, "cannot listen for other nodes; polling only"),
             }
         }
-        if let Err(e) = db
-            .heartbeat(
-                &core.cluster.node_id,
-                &address,
-                env!("CARGO_PKG_VERSION"),
-                started_at,
-            )
-            .await
-        {
-            tracing::warn!(error = %e, "could not record this node's heartbeat");
+        if tokio::time::Instant::now() >= next_tick {
+            if let Err(e) = db
+                .heartbeat(
+                    &core.cluster.node_id,
+                    &address,
+                    env!("CARGO_PKG_VERSION"),
+                    started_at,
+                )
+                .await
+            {
+                tracing::warn!(error = %e, "could not record this node's heartbeat");
+            }
+            refresh(&core, &mut versions).await;
+            lease_dialer(&core).await;
+            lease_alerts(&core).await;
+            next_tick = tokio::time::Instant::now() + TICK;
         }
-        refresh(&core, &mut versions).await;
-        lease_dialer(&core).await;
-        lease_alerts(&core).await;
         take_changes(&core).await;
         if let Err(e) = core.cluster.flush(&core.store).await {
             tracing::warn!(error = %e, "could not hand changes to the nodes that hold them; retrying");
         }
         let notified = async {
             match listener.as_mut() {
-                Some(l) => l.try_recv().await.map(|_| ()),
+                Some(l) => l.try_recv().await,
                 None => std::future::pending().await,
             }
         };
         tokio::select! {
             received = notified => {
-                if let Err(e) = received {
-                    tracing::warn!(error = %e, "lost the notification listener; reconnecting");
-                    listener = None;
+                // What was announced, and whatever else arrived with it: one look serves
+                // them all (a busy node forwards a change per request).
+                let mut channels = HashSet::new();
+                match received {
+                    Ok(Some(first)) => {
+                        channels.insert(first.channel().to_owned());
+                        while let Some(more) = listener.as_mut().and_then(|l| l.next_buffered()) {
+                            channels.insert(more.channel().to_owned());
+                        }
+                    }
+                    Ok(None) => tracing::warn!("the notification listener lost its connection; it reconnects"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "lost the notification listener; reconnecting");
+                        listener = None;
+                    }
                 }
-                // Whatever was announced, the driver may have calls to move.
+                if channels.contains(VERSIONS_CHANNEL) {
+                    refresh(&core, &mut versions).await;
+                }
+                // The driver may have calls to move.
                 core.escalation.wake();
             }
-            () = tokio::time::sleep(TICK) => {}
+            () = tokio::time::sleep_until(next_tick) => {}
         }
     }
 }

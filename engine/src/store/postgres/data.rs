@@ -210,7 +210,7 @@ pub(super) async fn put_entities(
     for (index, (e, _)) in entities.iter().enumerate() {
         last.insert((&e.entity_type, &e.entity_id), index);
     }
-    let rows: Vec<_> = entities
+    let mut rows: Vec<_> = entities
         .iter()
         .enumerate()
         .filter(|(index, (e, _))| last[&(&e.entity_type, &e.entity_id)] == *index)
@@ -225,6 +225,10 @@ pub(super) async fn put_entities(
             )
         })
         .collect();
+    // Rows are locked in key order, the same on every node: two nodes' group commits that
+    // touch the same entities then wait for each other instead of deadlocking (which
+    // PostgreSQL resolves only after `deadlock_timeout`, a second, by failing one).
+    rows.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
     sqlx::query(
         "INSERT INTO entities (entity_type, entity_id, owner_type, owner_id, attributes, updated_at)
          SELECT r->>0, r->>1, r->>2, r->>3, (r->>4)::json, (r->>5)::timestamptz
