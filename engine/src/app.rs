@@ -69,12 +69,17 @@ pub use crate::lifecycle::IncidentEvent;
 impl Core {
     /// Puts a new or changed alert in the catalog, evaluates it now and plans its next turn.
     pub fn alert_changed(&self, alert: Alert) {
-        let now = self.clock.now();
         let alert = self.catalog.put(alert);
+        self.replan(&alert, self.clock.now());
+    }
+
+    /// Evaluates a live alert now and plans its next turn; plans the end of one whose
+    /// validity ran out; stops planning any other.
+    fn replan(&self, alert: &Alert, now: Timestamp) {
         if alert.is_live(now) {
             self.queue.push(&alert.id);
             self.schedule
-                .set(&alert.id, capped(&alert, later(now, alert.interval())));
+                .set(&alert.id, capped(alert, later(now, alert.interval())));
         } else if alert.valid_until.is_some_and(|until| now >= until) && alert.expired_at.is_none()
         {
             self.schedule.set(&alert.id, now);
@@ -159,17 +164,8 @@ impl Core {
     /// evaluated whole at once (which covers any change its last holder had not evaluated)
     /// and its turns are planned from now.
     pub fn took_over(&self, alert_id: &str) {
-        let Some(alert) = self.catalog.get(alert_id) else {
-            return;
-        };
-        let now = self.clock.now();
-        if alert.is_live(now) {
-            self.queue.push(alert_id);
-            self.schedule
-                .set(alert_id, capped(&alert, later(now, alert.interval())));
-        } else if alert.valid_until.is_some_and(|until| now >= until) && alert.expired_at.is_none()
-        {
-            self.schedule.set(alert_id, now);
+        if let Some(alert) = self.catalog.get(alert_id) {
+            self.replan(&alert, self.clock.now());
         }
     }
 
@@ -194,18 +190,9 @@ impl Core {
                 }
                 alert.last_evaluation = current.last_evaluation.clone();
             }
-            let alert = self.catalog.put(alert);
-            if alert.is_live(now) {
-                // Evaluated whole, here or (forwarded) by its holder: a change this node
-                // took before it knew the alert found no alert to queue.
-                self.queue.push(&alert.id);
-                self.schedule
-                    .set(&alert.id, capped(&alert, later(now, alert.interval())));
-            } else if current.is_none() {
-                self.schedule.set(&alert.id, due_after_restart(&alert, now));
-            } else {
-                self.schedule.remove(&alert.id);
-            }
+            // Evaluated whole, here or (forwarded) by its holder: a change this node took
+            // before it knew the alert found no alert to queue.
+            self.replan(&self.catalog.put(alert), now);
         }
         Ok(())
     }

@@ -97,12 +97,6 @@ impl Cluster {
             && held.alerts.contains(alert_id)
     }
 
-    /// How many alerts this node evaluates.
-    pub fn alerts_held(&self) -> Option<usize> {
-        self.shared
-            .then(|| self.held.lock().expect("cluster lock").alerts.len())
-    }
-
     /// Whether this node places calls now.
     pub fn dialing(&self) -> bool {
         !self.shared
