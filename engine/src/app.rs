@@ -18,6 +18,7 @@ use crate::store::escalation::{Member, Roster, Route};
 use crate::store::incidents::new_id;
 use crate::store::ingest::Ingest;
 use crate::store::keys::{ApiKey, Role};
+use crate::store::postgres::cluster::Forwarded;
 use anyhow::Context as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -88,19 +89,33 @@ impl Core {
         }
     }
 
-    /// Queues every alert that reads data of this entity.
+    /// Queues every alert this node holds that reads data of this entity, and leaves the
+    /// change for the other nodes when alerts they hold may read it too.
     pub fn entity_changed(&self, entity_type: &str, entity_id: &str, owner_id: Option<&str>) {
-        for alert in self
+        if self.judge_entity(entity_type, entity_id, owner_id) {
+            self.cluster.forward(Forwarded::Entity {
+                entity_type: entity_type.to_owned(),
+                entity_id: entity_id.to_owned(),
+                owner_id: owner_id.map(str::to_owned),
+            });
+        }
+    }
+
+    /// Queues the alerts this node holds that read data of this entity. True when alerts
+    /// it does not hold may read it.
+    pub fn judge_entity(&self, entity_type: &str, entity_id: &str, owner_id: Option<&str>) -> bool {
+        let affected = self
             .catalog
-            .affected_by_entity(entity_type, entity_id, &[owner_id])
-        {
+            .affected_by_entity(entity_type, entity_id, &[owner_id]);
+        let mut elsewhere = affected.undetermined_elsewhere;
+        for alert in affected.alerts {
             if self.cluster.holds(&alert) {
                 self.alert_entity_changed(&alert, entity_type, entity_id);
             } else {
-                // Its holder knows best whether the alert can be judged for this entity.
-                self.cluster.forward(&alert, Some((entity_type, entity_id)));
+                elsewhere = true;
             }
         }
+        elsewhere
     }
 
     /// Queues an alert that reads an entity which changed: for that entity alone when
@@ -217,11 +232,31 @@ impl Core {
         self.cluster.flush(&self.store).await
     }
 
-    /// Queues every alert that reads events of these owners.
-    pub fn events_changed<'a>(&self, owner_ids: impl Iterator<Item = &'a str>) {
-        for alert in self.catalog.affected_by_events(owner_ids) {
-            self.queue.push(&alert);
+    /// Queues every alert this node holds that reads events of these owners, and leaves
+    /// the news for the other nodes when alerts they hold may read them too.
+    pub fn events_changed<'a>(&self, owner_ids: impl Iterator<Item = &'a str> + Clone) {
+        if self.judge_events(owner_ids.clone()) {
+            for owner_id in owner_ids {
+                self.cluster.forward(Forwarded::Events {
+                    owner_id: owner_id.to_owned(),
+                });
+            }
         }
+    }
+
+    /// Queues the alerts this node holds that read events of these owners. True when
+    /// alerts it does not hold may read them.
+    pub fn judge_events<'a>(&self, owner_ids: impl Iterator<Item = &'a str>) -> bool {
+        let affected = self.catalog.affected_by_events(owner_ids);
+        let mut elsewhere = affected.undetermined_elsewhere;
+        for alert in affected.alerts {
+            if self.cluster.holds(&alert) {
+                self.queue.push(&alert);
+            } else {
+                elsewhere = true;
+            }
+        }
+        elsewhere
     }
 
     /// Ends an alert whose validity ran out: its open incidents close and it is no longer

@@ -52,6 +52,10 @@ struct Inner {
     reads: HashMap<AlertId, Vec<Key>>,
     /// Alerts never evaluated: what they read is unknown, so any change may affect them.
     undetermined: HashSet<AlertId>,
+    /// The alerts this node evaluates, when it shares them with other nodes; `None`: all.
+    here: Option<HashSet<AlertId>>,
+    /// The undetermined alerts this node evaluates (all of them when `here` is `None`).
+    undetermined_here: HashSet<AlertId>,
     /// Alerts whose last evaluation is newer here than in the store, differing in its time
     /// alone.
     times_unsaved: HashSet<AlertId>,
@@ -93,6 +97,9 @@ impl Catalog {
         let id = inner.id(&alert.id);
         if alert.last_evaluation.is_none() && !inner.reads.contains_key(&id) {
             inner.undetermined.insert(id.clone());
+            if inner.here.as_ref().is_none_or(|here| here.contains(&id)) {
+                inner.undetermined_here.insert(id.clone());
+            }
         }
         inner.alerts.insert(id, alert.clone());
         alert
@@ -146,6 +153,21 @@ impl Catalog {
         }
         inner.reads.insert(id, keys);
         inner.undetermined.remove(alert_id);
+        inner.undetermined_here.remove(alert_id);
+    }
+
+    /// Notes which alerts this node evaluates, of those it shares with other nodes: the
+    /// undetermined alerts other nodes hold are theirs to judge.
+    pub fn set_here<'a>(&self, alert_ids: impl IntoIterator<Item = &'a String>) {
+        let mut inner = self.inner.write().expect("catalog lock");
+        let here: HashSet<AlertId> = alert_ids.into_iter().map(|id| inner.id(id)).collect();
+        inner.undetermined_here = inner
+            .undetermined
+            .iter()
+            .filter(|id| here.contains(*id))
+            .cloned()
+            .collect();
+        inner.here = Some(here);
     }
 
     /// Whether `queries` read what the alert's recorded dependencies say it reads.
@@ -161,6 +183,16 @@ impl Catalog {
         let mut inner = self.inner.write().expect("catalog lock");
         let id = inner.id(alert_id);
         inner.times_unsaved.insert(id);
+    }
+
+    /// Whether an alert's last evaluation time waits to be saved.
+    pub fn has_unsaved_times(&self) -> bool {
+        !self
+            .inner
+            .read()
+            .expect("catalog lock")
+            .times_unsaved
+            .is_empty()
     }
 
     /// Takes the alerts noted by [`Catalog::time_unsaved`], each with its last evaluation time.
@@ -189,9 +221,9 @@ impl Catalog {
             .collect()
     }
 
-    fn readers_of(&self, keys: &[Key]) -> Vec<String> {
+    fn readers_of(&self, keys: &[Key]) -> Affected {
         let inner = self.inner.read().expect("catalog lock");
-        let mut found: HashSet<&str> = inner.undetermined.iter().map(|id| &**id).collect();
+        let mut found: HashSet<&str> = inner.undetermined_here.iter().map(|id| &**id).collect();
         let first: AlertId = "".into();
         for key in keys {
             found.extend(
@@ -202,7 +234,10 @@ impl Catalog {
                     .map(|(_, id)| &**id),
             );
         }
-        found.into_iter().map(str::to_owned).collect()
+        Affected {
+            alerts: found.into_iter().map(str::to_owned).collect(),
+            undetermined_elsewhere: inner.undetermined.len() > inner.undetermined_here.len(),
+        }
     }
 
     /// Alerts that read this entity.
@@ -211,7 +246,7 @@ impl Catalog {
         entity_type: &str,
         entity_id: &str,
         owner_ids: &[Option<&str>],
-    ) -> Vec<String> {
+    ) -> Affected {
         let mut keys = vec![
             Key::Entity(entity_type.to_owned(), entity_id.to_owned()),
             Key::EntityType(entity_type.to_owned()),
@@ -226,9 +261,19 @@ impl Catalog {
     }
 
     /// Alerts that read events of these owners.
-    pub fn affected_by_events<'a>(&self, owner_ids: impl Iterator<Item = &'a str>) -> Vec<String> {
+    pub fn affected_by_events<'a>(&self, owner_ids: impl Iterator<Item = &'a str>) -> Affected {
         let mut keys = vec![Key::AnyEvent];
         keys.extend(owner_ids.map(|o| Key::EventOwner(o.to_owned())));
         self.readers_of(&keys)
     }
+}
+
+/// The alerts a change may affect.
+#[derive(Debug)]
+pub struct Affected {
+    /// Those whose recorded reads it touches, and the undetermined ones this node
+    /// evaluates.
+    pub alerts: Vec<String>,
+    /// Whether undetermined alerts that other nodes evaluate may read it too.
+    pub undetermined_elsewhere: bool,
 }

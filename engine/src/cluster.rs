@@ -4,10 +4,14 @@
 //! - **Alerts are leased.** Each alert's evaluation belongs to the one node that holds its
 //!   lease (claimed with `SKIP LOCKED`, renewed every [`TICK`], anyone's once [`LEASE`]
 //!   passes without renewal). Only the holder evaluates it, runs its interval turns and
-//!   records results, so a turn happens once across the cluster. A node that takes a change
-//!   for an alert it does not hold leaves it in the database for the holder (before the
-//!   request is acknowledged); a node that takes over an alert evaluates it whole at once,
-//!   which covers whatever its last holder had taken and not yet evaluated.
+//!   records results, so a turn happens once across the cluster. A node holding more than
+//!   its share (another node joined) gives the rest up.
+//! - **Changes reach the holder.** A node that takes a change to data that alerts held
+//!   elsewhere may read leaves it in the database for every other node (before the request
+//!   is acknowledged; concurrent requests share one transaction), and each judges it
+//!   against the alerts it holds: only a holder knows what its alerts read. A node that
+//!   takes over an alert evaluates it whole at once, which covers whatever its last holder
+//!   had taken and not yet evaluated.
 //! - **One node dials.** The `dialer` lease holder runs the call loop driver, so pacing is
 //!   cluster-wide; the database's indexes keep one call per step and one live call per
 //!   number whatever happens. A new holder first reads every unfinished call back from
@@ -45,7 +49,23 @@ pub struct Cluster {
     node_id: String,
     shared: bool,
     held: Mutex<Held>,
-    forwards: Mutex<Vec<Forwarded>>,
+    forwards: Mutex<Forwards>,
+    /// Held by the one request writing forwarded changes; the others wait for it, and the
+    /// next writer takes everything that piled up meanwhile (a group commit).
+    forwarding: tokio::sync::Mutex<()>,
+    /// Forwards were written: the other nodes are to be told, by one notification for
+    /// however many writes (PostgreSQL commits notifying transactions one at a time).
+    written: tokio::sync::Notify,
+}
+
+/// Changes kept for other nodes, counted so that a request knows when its own are written.
+#[derive(Debug, Default)]
+struct Forwards {
+    /// Each change once: a busy node sees the same entity change many times over.
+    waiting: HashSet<Forwarded>,
+    /// How many changes were ever kept, and how many of the first were written.
+    kept: u64,
+    written: u64,
 }
 
 #[derive(Debug, Default)]
@@ -73,6 +93,8 @@ impl Cluster {
             shared,
             held: Mutex::default(),
             forwards: Mutex::default(),
+            forwarding: tokio::sync::Mutex::new(()),
+            written: tokio::sync::Notify::new(),
         }
     }
 
@@ -108,39 +130,119 @@ impl Cluster {
                 .is_some_and(|until| Instant::now() < until)
     }
 
-    /// Keeps a change to an alert another node holds, for [`Self::flush`]: to the entity
-    /// (type, id), or to the whole alert.
-    pub fn forward(&self, alert_id: &str, entity: Option<(&str, &str)>) {
-        self.forwards.lock().expect("cluster lock").push(Forwarded {
-            alert_id: alert_id.to_owned(),
-            entity: entity.map(|(t, id)| (t.to_owned(), id.to_owned())),
-        });
+    /// Keeps a change that other nodes must judge, for [`Self::flush`].
+    pub fn forward(&self, change: Forwarded) {
+        let mut forwards = self.forwards.lock().expect("cluster lock");
+        forwards.waiting.insert(change);
+        forwards.kept += 1;
     }
 
-    /// Writes the changes kept by [`Self::forward`] for the nodes that hold their alerts.
-    /// A request that changed data calls this before it answers, so what it acknowledged
-    /// is evaluated even if this node dies next.
+    /// Writes the changes kept by [`Self::forward`] for the nodes that hold their alerts,
+    /// and returns once every change kept before the call is written. A request that
+    /// changed data calls this before it answers, so what it acknowledged is evaluated even
+    /// if this node dies next. Concurrent requests share one transaction; the other nodes
+    /// are notified after, once for whatever was written meanwhile (and poll besides).
     pub async fn flush(&self, store: &Store) -> crate::store::Result<()> {
-        let changes = std::mem::take(&mut *self.forwards.lock().expect("cluster lock"));
         let Store::Postgres(db) = store else {
             return Ok(());
         };
-        if let Err(e) = db.forward_changes(&changes).await {
-            self.forwards.lock().expect("cluster lock").extend(changes);
-            return Err(e);
+        let mine = {
+            let forwards = self.forwards.lock().expect("cluster lock");
+            if forwards.written >= forwards.kept {
+                return Ok(());
+            }
+            forwards.kept
+        };
+        let _writing = self.forwarding.lock().await;
+        let (changes, upto) = {
+            let mut forwards = self.forwards.lock().expect("cluster lock");
+            if forwards.written >= mine {
+                return Ok(());
+            }
+            (std::mem::take(&mut forwards.waiting), forwards.kept)
+        };
+        let changes: Vec<Forwarded> = changes.into_iter().collect();
+        match db.forward_changes(&self.node_id, &changes).await {
+            Ok(()) => {
+                self.forwards.lock().expect("cluster lock").written = upto;
+                self.written.notify_one();
+                Ok(())
+            }
+            Err(e) => {
+                let mut forwards = self.forwards.lock().expect("cluster lock");
+                forwards.waiting.extend(changes);
+                Err(e)
+            }
         }
-        Ok(())
     }
 }
 
-/// Runs this node's part of the cluster until the task is aborted: the heartbeat, leases,
-/// forwarded changes and cache versions, every [`TICK`] and whenever another node notifies.
+/// Runs this node's part of the cluster until the task is aborted: its leases, what other
+/// nodes changed, and telling them what this one did. They go side by side, so that a
+/// slow look at changes never lets a lease run out.
 pub async fn run(core: Arc<Core>) {
+    let Store::Postgres(_) = &core.store else {
+        return;
+    };
+    tokio::join!(
+        keep_leases(&core),
+        follow_changes(&core),
+        notify_others(&core)
+    );
+}
+
+/// Tells the other nodes that forwards were written: one notification per round trip,
+/// however many were written meanwhile.
+async fn notify_others(core: &Core) {
     let Store::Postgres(db) = &core.store else {
         return;
     };
-    let started_at = core.started_at;
+    loop {
+        core.cluster.written.notified().await;
+        if let Err(e) = db.notify_work().await {
+            tracing::warn!(error = %e, "could not notify the other nodes; they poll");
+        }
+    }
+}
+
+/// The heartbeat and the leases, every [`TICK`].
+async fn keep_leases(core: &Core) {
+    let Store::Postgres(db) = &core.store else {
+        return;
+    };
     let address = core.config.listen.to_string();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = db
+            .heartbeat(
+                &core.cluster.node_id,
+                &address,
+                env!("CARGO_PKG_VERSION"),
+                core.started_at,
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "could not record this node's heartbeat");
+        }
+        lease_dialer(core).await;
+        lease_alerts(core).await;
+        match db.prune_changes().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(changes = n, "dropped changes addressed to nodes gone"),
+            Err(e) => tracing::warn!(error = %e, "could not prune changes for nodes gone"),
+        }
+    }
+}
+
+/// Changes other nodes forwarded and cache versions, whenever another node notifies and
+/// every [`TICK`] (a notification is lost while the listener reconnects); and this node's
+/// own forwards that a request left unwritten.
+async fn follow_changes(core: &Core) {
+    let Store::Postgres(db) = &core.store else {
+        return;
+    };
     let mut versions: HashMap<String, i64> = HashMap::new();
     let mut listener = None;
     let mut next_tick = tokio::time::Instant::now();
@@ -152,23 +254,10 @@ pub async fn run(core: Arc<Core>) {
             }
         }
         if tokio::time::Instant::now() >= next_tick {
-            if let Err(e) = db
-                .heartbeat(
-                    &core.cluster.node_id,
-                    &address,
-                    env!("CARGO_PKG_VERSION"),
-                    started_at,
-                )
-                .await
-            {
-                tracing::warn!(error = %e, "could not record this node's heartbeat");
-            }
-            refresh(&core, &mut versions).await;
-            lease_dialer(&core).await;
-            lease_alerts(&core).await;
+            refresh(core, &mut versions).await;
             next_tick = tokio::time::Instant::now() + TICK;
         }
-        take_changes(&core).await;
+        take_changes(core).await;
         if let Err(e) = core.cluster.flush(&core.store).await {
             tracing::warn!(error = %e, "could not hand changes to the nodes that hold them; retrying");
         }
@@ -197,7 +286,7 @@ pub async fn run(core: Arc<Core>) {
                     }
                 }
                 if channels.contains(VERSIONS_CHANNEL) {
-                    refresh(&core, &mut versions).await;
+                    refresh(core, &mut versions).await;
                 }
                 // The driver may have calls to move.
                 core.escalation.wake();
@@ -306,6 +395,27 @@ async fn lease_alerts(core: &Core) {
             0
         }
     };
+    // A node that holds more than its share (another node joined) gives the rest up; it
+    // stops evaluating them before the others may claim them.
+    let excess = renewed.len() as i64 - share;
+    let renewed = if excess > 0 && share > 0 {
+        let mut ids: Vec<String> = renewed.into_iter().collect();
+        ids.sort_unstable();
+        let given_up = ids.split_off(ids.len() - excess as usize);
+        let kept: HashSet<String> = ids.into_iter().collect();
+        core.cluster.held.lock().expect("cluster lock").alerts = kept.clone();
+        core.catalog.set_here(&kept);
+        match db.release_alerts(node, &given_up).await {
+            Ok(()) => tracing::info!(
+                alerts = given_up.len(),
+                "gave up alerts above this node's share to the other nodes"
+            ),
+            Err(e) => tracing::warn!(error = %e, "could not give up alerts; they lapse instead"),
+        }
+        kept
+    } else {
+        renewed
+    };
     let want = share - renewed.len() as i64;
     let claimed = if want > 0 {
         match db.claim_alerts(node, LEASE, want).await {
@@ -329,6 +439,7 @@ async fn lease_alerts(core: &Core) {
         held.alerts = renewed;
         held.alerts.extend(claimed.iter().cloned());
         held.alerts_until = Some(asked + LEASE - MARGIN);
+        core.catalog.set_here(&held.alerts);
         lost
     };
     if !lost.is_empty() {
@@ -348,7 +459,7 @@ async fn lease_alerts(core: &Core) {
     }
 }
 
-/// Queues the changes other nodes left for the alerts this node holds.
+/// Queues the changes other nodes left for this one, for the alerts it holds.
 async fn take_changes(core: &Core) {
     let Store::Postgres(db) = &core.store else {
         return;
@@ -359,11 +470,18 @@ async fn take_changes(core: &Core) {
     {
         Ok(changes) => {
             for change in changes {
-                match change.entity {
-                    Some((entity_type, entity_id)) => {
-                        core.alert_entity_changed(&change.alert_id, &entity_type, &entity_id)
+                match change {
+                    Forwarded::Alert(id) => core.queue.push(&id),
+                    Forwarded::Entity {
+                        entity_type,
+                        entity_id,
+                        owner_id,
+                    } => {
+                        core.judge_entity(&entity_type, &entity_id, owner_id.as_deref());
                     }
-                    None => core.queue.push(&change.alert_id),
+                    Forwarded::Events { owner_id } => {
+                        core.judge_events(std::iter::once(owner_id.as_str()));
+                    }
                 }
             }
         }

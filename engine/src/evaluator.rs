@@ -20,6 +20,7 @@ use crate::store::alerts::{
     Alert, EvaluationBatch, EvaluationProblem, EvaluationRecord, LastEvaluation,
 };
 use crate::store::incidents::{Change, Observation};
+use crate::store::postgres::cluster::Forwarded;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
@@ -94,7 +95,7 @@ impl Queue {
 
     fn send(&self, work: Work) {
         if !self.cluster.holds(&work.alert_id) {
-            return self.cluster.forward(&work.alert_id, None);
+            return self.cluster.forward(Forwarded::Alert(work.alert_id));
         }
         {
             let mut pending = self.pending.lock().expect("queue lock");
@@ -177,21 +178,36 @@ pub fn start(
     tasks
 }
 
-/// Records batches as they come, every batch waiting merged into one; every
-/// [`TIMES_SAVED_EVERY`], saves the last evaluation times that alone changed.
+/// Records batches as they come, every batch waiting merged into one; saves the last
+/// evaluation times that alone changed [`TIMES_SAVED_EVERY`] after the first of them (no
+/// timer runs while none waits).
 async fn record_all(core: Arc<Core>, mut evaluated: mpsc::Receiver<Vec<Evaluated>>, ahead: usize) {
     let mut waiting = Vec::with_capacity(ahead);
-    let mut save = tokio::time::interval(TIMES_SAVED_EVERY);
-    save.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut save_at: Option<tokio::time::Instant> = None;
     loop {
+        let save = async {
+            match save_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             taken = evaluated.recv_many(&mut waiting, ahead) => {
                 if taken == 0 {
                     break;
                 }
                 record(&core, waiting.drain(..).flatten().collect()).await;
+                if save_at.is_none() && core.catalog.has_unsaved_times() {
+                    save_at = Some(tokio::time::Instant::now() + TIMES_SAVED_EVERY);
+                }
             }
-            _ = save.tick() => save_times(&core).await,
+            () = save => {
+                save_at = None;
+                save_times(&core).await;
+                if core.catalog.has_unsaved_times() {
+                    save_at = Some(tokio::time::Instant::now() + TIMES_SAVED_EVERY);
+                }
+            }
         }
     }
     save_times(&core).await;

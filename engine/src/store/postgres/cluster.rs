@@ -1,5 +1,5 @@
-//! The cluster's shared state: node heartbeats, leases, changes waiting for the node that
-//! holds their alert, and the versions of what nodes cache. Only PostgreSQL has it: a SQLite
+//! The cluster's shared state: node heartbeats, leases, changes waiting for the other
+//! nodes, and the versions of what nodes cache. Only PostgreSQL has it: a SQLite
 //! file serves one node, which holds everything.
 //!
 //! Lease times are the database's clock (`now()`), the one clock every node shares.
@@ -15,6 +15,9 @@ use tocsin_sdk::time::Timestamp;
 pub const WORK_CHANNEL: &str = "tocsin_work";
 /// The channel the version triggers notify (migration 0002).
 pub const VERSIONS_CHANNEL: &str = "tocsin_versions";
+/// Data changes go to the nodes seen within this; one not seen for longer lost its alert
+/// leases long ago, and what was addressed to it is pruned.
+pub const NODE_GONE_AFTER: Duration = Duration::from_secs(30);
 
 /// A node seen lately, with what it holds.
 #[derive(Debug, Clone, Serialize)]
@@ -36,13 +39,20 @@ pub struct NodeSeen {
     pub dialer: bool,
 }
 
-/// A change a node took for an alert another node holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Forwarded {
-    /// The alert to evaluate.
-    pub alert_id: String,
-    /// The entity that changed (type, id); none: the whole alert.
-    pub entity: Option<(String, String)>,
+/// A change a node took that other nodes must judge.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Forwarded {
+    /// An alert to evaluate whole, for the node that holds it.
+    Alert(String),
+    /// An entity that changed, for every other node: each queues the alerts it holds
+    /// that read it.
+    Entity {
+        entity_type: String,
+        entity_id: String,
+        owner_id: Option<String>,
+    },
+    /// Events of an owner arrived, for every other node.
+    Events { owner_id: String },
 }
 
 fn interval(ttl: Duration) -> f64 {
@@ -142,6 +152,19 @@ impl Postgres {
         .await?)
     }
 
+    /// Gives up the leases of `alerts` that `node` holds, for another node to claim.
+    pub async fn release_alerts(&self, node: &str, alerts: &[String]) -> Result<()> {
+        sqlx::query(
+            "UPDATE alert_leases SET owner = NULL, expires_at = '-infinity'
+             WHERE owner = $1 AND alert_id = ANY($2)",
+        )
+        .bind(node)
+        .bind(alerts)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// How many alerts there are to hold.
     pub async fn count_alert_leases(&self) -> Result<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM alert_leases")
@@ -166,66 +189,122 @@ impl Postgres {
             .bind(node)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Leaves changes for the nodes that hold their alerts, and wakes them.
-    pub async fn forward_changes(&self, changes: &[Forwarded]) -> Result<()> {
-        if changes.is_empty() {
-            return Ok(());
-        }
-        let rows: Vec<(&str, Option<&str>, Option<&str>)> = changes
-            .iter()
-            .map(|c| {
-                let entity = c.entity.as_ref();
-                (
-                    c.alert_id.as_str(),
-                    entity.map(|(t, _)| t.as_str()),
-                    entity.map(|(_, id)| id.as_str()),
-                )
-            })
-            .collect();
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO alert_changes (alert_id, entity_type, entity_id)
-             SELECT r->>0, r->>1, r->>2 FROM json_array_elements($1::json) AS r",
-        )
-        .bind(super::rows_json(&rows))
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("SELECT pg_notify($1, '')")
-            .bind(WORK_CHANNEL)
+        sqlx::query("DELETE FROM node_changes WHERE node = $1")
+            .bind(node)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Takes (deletes and returns) the changes waiting for alerts `node` holds.
+    /// Writes changes `node` took for the other nodes: whole alerts for
+    /// their holders, data changes for every node seen lately (read in the same statement,
+    /// so a node that joins after it reads the data anyway when it claims its alerts).
+    pub async fn forward_changes(&self, node: &str, changes: &[Forwarded]) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut alerts = Vec::new();
+        // (kind, entity type, entity id, owner id), as `node_changes` has them.
+        type Data<'a> = (&'a str, Option<&'a str>, Option<&'a str>, Option<&'a str>);
+        let mut data: Vec<Data> = Vec::new();
+        for change in changes {
+            match change {
+                Forwarded::Alert(id) => alerts.push(id.as_str()),
+                Forwarded::Entity {
+                    entity_type,
+                    entity_id,
+                    owner_id,
+                } => data.push((
+                    "entity",
+                    Some(entity_type),
+                    Some(entity_id),
+                    owner_id.as_deref(),
+                )),
+                Forwarded::Events { owner_id } => data.push(("events", None, None, Some(owner_id))),
+            }
+        }
+        let mut tx = self.begin().await?;
+        if !alerts.is_empty() {
+            sqlx::query("INSERT INTO alert_changes (alert_id) SELECT unnest($1::text[])")
+                .bind(&alerts)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if !data.is_empty() {
+            sqlx::query(
+                "INSERT INTO node_changes (node, kind, entity_type, entity_id, owner_id)
+                 SELECT n.id, r->>0, r->>1, r->>2, r->>3
+                 FROM json_array_elements($1::json) AS r
+                 CROSS JOIN (SELECT id FROM nodes
+                             WHERE id <> $2 AND seen_at > now() - make_interval(secs => $3)) n",
+            )
+            .bind(super::rows_json(&data))
+            .bind(node)
+            .bind(interval(NODE_GONE_AFTER))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Takes (deletes and returns) the changes waiting for `node`: data changes addressed
+    /// to it, and whole alerts it holds.
     pub async fn take_changes(&self, node: &str, limit: i64) -> Result<Vec<Forwarded>> {
-        let rows = sqlx::query(
-            "DELETE FROM alert_changes WHERE id IN (
-                 SELECT c.id FROM alert_changes c JOIN alert_leases l ON l.alert_id = c.alert_id
-                 WHERE l.owner = $1 AND l.expires_at > now()
-                 ORDER BY c.id LIMIT $2 FOR UPDATE OF c SKIP LOCKED)
-             RETURNING alert_id, entity_type, entity_id",
+        let mut tx = self.begin().await?;
+        let data = sqlx::query(
+            "DELETE FROM node_changes WHERE id IN (
+                 SELECT id FROM node_changes WHERE node = $1
+                 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
+             RETURNING kind, entity_type, entity_id, owner_id",
         )
         .bind(node)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
-        Ok(rows
+        let alerts: Vec<String> = sqlx::query_scalar(
+            "DELETE FROM alert_changes WHERE id IN (
+                 SELECT c.id FROM alert_changes c
+                 WHERE EXISTS (SELECT 1 FROM alert_leases l WHERE l.alert_id = c.alert_id
+                               AND l.owner = $1 AND l.expires_at > now())
+                 ORDER BY c.id LIMIT $2 FOR UPDATE SKIP LOCKED)
+             RETURNING alert_id",
+        )
+        .bind(node)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut taken: Vec<Forwarded> = data
             .iter()
-            .map(|row| {
-                let entity_type: Option<String> = row.get("entity_type");
-                let entity_id: Option<String> = row.get("entity_id");
-                Forwarded {
-                    alert_id: row.get("alert_id"),
-                    entity: entity_type.zip(entity_id),
+            .filter_map(|row| {
+                let owner_id: Option<String> = row.get("owner_id");
+                match row.get::<&str, _>("kind") {
+                    "entity" => Some(Forwarded::Entity {
+                        entity_type: row.get("entity_type"),
+                        entity_id: row.get("entity_id"),
+                        owner_id,
+                    }),
+                    _ => owner_id.map(|owner_id| Forwarded::Events { owner_id }),
                 }
             })
-            .collect())
+            .collect();
+        taken.extend(alerts.into_iter().map(Forwarded::Alert));
+        Ok(taken)
+    }
+
+    /// Deletes the changes addressed to nodes not seen for [`NODE_GONE_AFTER`]: their
+    /// alerts are claimed, and evaluated whole, by the nodes that remain.
+    pub async fn prune_changes(&self) -> Result<u64> {
+        Ok(sqlx::query(
+            "DELETE FROM node_changes c WHERE NOT EXISTS (
+                 SELECT 1 FROM nodes n WHERE n.id = c.node AND n.seen_at > now() - make_interval(secs => $1))",
+        )
+        .bind(interval(NODE_GONE_AFTER))
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
     }
 
     /// The version of each cached thing (`alerts`, `templates`, `keys`).
