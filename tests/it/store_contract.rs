@@ -125,6 +125,12 @@ async fn at_most_one_unclosed_incident_per_alert_and_subject<S: Contract>(store:
 
 /// Opens an incident routed to a two-member roster and starts its loop.
 async fn a_ringing_loop<S: Contract>(store: &S) -> String {
+    a_roster(store).await;
+    a_loop(store, "db-1").await
+}
+
+/// A two-member roster (Ada, then Grace) that every incident is routed to.
+async fn a_roster<S: Contract>(store: &S) {
     let now = t0();
     let member = |name: &str, phone: &str| Member {
         name: name.into(),
@@ -157,9 +163,14 @@ async fn a_ringing_loop<S: Contract>(store: &S) -> String {
         })
         .await
         .unwrap();
+}
+
+/// Opens an incident on `subject` and starts its loop.
+async fn a_loop<S: Contract>(store: &S, subject: &str) -> String {
+    let now = t0();
     let report = json!({});
     let Change::Opened(incident) = store
-        .apply_finding(&finding("alt_1", "db-1", true, &report, now))
+        .apply_finding(&finding("alt_1", subject, true, &report, now))
         .await
         .unwrap()
     else {
@@ -179,29 +190,26 @@ async fn a_ringing_loop<S: Contract>(store: &S) -> String {
 
 async fn a_call_step_is_recorded_once<S: Contract>(store: S) {
     let incident = a_ringing_loop(&store).await;
-    let pending = store.pending_calls(None, 64).await.unwrap();
-    assert_eq!(pending.len(), 1);
-    assert_eq!(pending[0].incident_id, incident);
-    assert_eq!(pending[0].member().name, "Ada");
+    let pending = store.next_call().await.unwrap().expect("a loop waits");
+    assert_eq!(pending.incident_id, incident);
+    assert_eq!(pending.member().name, "Ada");
     // Two dialers at once: one records the call, the other finds the step taken.
     let (a, b) = tokio::join!(
-        store.begin_call(&pending[0], t0()),
-        store.begin_call(&pending[0], t0())
+        store.begin_call(&pending, t0()),
+        store.begin_call(&pending, t0())
     );
     let calls: Vec<String> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
     assert_eq!(calls.len(), 1, "{calls:?}");
-    assert!(store.pending_calls(None, 64).await.unwrap().is_empty());
-    assert_eq!(store.busy_phones().await.unwrap(), ["+15550100001"]);
+    assert!(store.next_call().await.unwrap().is_none());
     // Ada's call is refused: the loop moves to Grace, whose step is also recorded once.
     store
         .call_not_placed(&calls[0], NotPlaced::Refused, "busy signal", t0())
         .await
         .unwrap();
-    let next = store.pending_calls(None, 64).await.unwrap();
-    assert_eq!(next.len(), 1);
-    assert_eq!(next[0].member().name, "Grace");
-    let grace = store.begin_call(&next[0], t0()).await.unwrap().unwrap();
-    assert_eq!(store.begin_call(&next[0], t0()).await.unwrap(), None);
+    let next = store.next_call().await.unwrap().expect("the loop moved on");
+    assert_eq!(next.member().name, "Grace");
+    let grace = store.begin_call(&next, t0()).await.unwrap().unwrap();
+    assert_eq!(store.begin_call(&next, t0()).await.unwrap(), None);
     // Webhooks only move a call forward, and the same one twice changes nothing.
     assert!(
         store
@@ -237,7 +245,43 @@ async fn a_call_step_is_recorded_once<S: Contract>(store: S) {
     assert_eq!(answer.map(|a| a.member), Some("Grace".to_owned()));
     let incident = store.incident(&incident).await.unwrap().unwrap();
     assert_eq!(incident.acknowledged_by.as_deref(), Some("Grace"));
-    assert!(store.pending_calls(None, 64).await.unwrap().is_empty());
+    assert!(store.next_call().await.unwrap().is_none());
+}
+
+async fn the_next_call_waits_for_a_free_number<S: Contract>(store: S) {
+    a_roster(&store).await;
+    let first = a_loop(&store, "db-1").await;
+    let second = a_loop(&store, "db-2").await;
+    // Both loops start with Ada: the first waited longest.
+    let next = store.next_call().await.unwrap().unwrap();
+    assert_eq!(
+        (next.incident_id.as_str(), next.member().name.as_str()),
+        (first.as_str(), "Ada")
+    );
+    let ada = store.begin_call(&next, t0()).await.unwrap().unwrap();
+    // Ada is on a call: the second loop waits for her, and nobody else is due.
+    assert!(store.next_call().await.unwrap().is_none());
+    // She passes: the first loop moves on to Grace, who is free; the second loop, waiting
+    // longer than the first's new place in the queue, gets Ada once she is off the phone.
+    store
+        .call_placed(&ada, "CA-ada", CallStatus::InProgress, t0())
+        .await
+        .unwrap();
+    store.key_pressed(&ada, "CA-ada", "2", t0()).await.unwrap();
+    let next = store.next_call().await.unwrap().unwrap();
+    assert_eq!(
+        (next.incident_id.as_str(), next.member().name.as_str()),
+        (first.as_str(), "Grace")
+    );
+    store
+        .call_status(&ada, "CA-ada", CallStatus::Completed, t0())
+        .await
+        .unwrap();
+    let next = store.next_call().await.unwrap().unwrap();
+    assert_eq!(
+        (next.incident_id.as_str(), next.member().name.as_str()),
+        (second.as_str(), "Ada")
+    );
 }
 
 fn event(id: &str, value: &str) -> Event {
@@ -385,6 +429,7 @@ macro_rules! check_all {
             $store;
             at_most_one_unclosed_incident_per_alert_and_subject,
             a_call_step_is_recorded_once,
+            the_next_call_waits_for_a_free_number,
             events_are_idempotent_by_id,
             a_delivery_is_taken_once_with_its_alarms,
             lists_page_in_id_order_without_gaps_or_repeats,

@@ -8,7 +8,7 @@
 use crate::app::Core;
 use crate::store::escalation::{CallRecord, PendingCall};
 use crate::store::seam::CallLoops;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tocsin_domain::call_loop::NotPlaced;
@@ -17,8 +17,9 @@ use tokio::sync::Notify;
 
 /// How often unfinished calls are checked for late news.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
-/// Waiting loops read from the call queue at a time.
-const QUEUE_PAGE: u32 = 64;
+/// How soon the driver tries again after an error, and how often a node sharing its
+/// database looks for work other nodes made.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// How long after its ring timeout a call may go without news before Twilio is asked.
 const LATE_AFTER: Duration = Duration::from_secs(30);
 /// How long a call whose placing request got no answer waits for a callback to claim it.
@@ -132,7 +133,10 @@ impl Pacer {
     }
 }
 
-/// Runs the loop driver until the task is aborted.
+/// Runs the loop driver until the task is aborted. It acts when woken (a loop opened,
+/// moved or stopped; a callback came) and otherwise sleeps until the next thing due: the
+/// pacer's next slot, the next sweep while calls are unfinished, a retry after an error.
+/// With nothing due it does no work at all.
 pub async fn run(core: Arc<Core>) {
     let Some(client) = core.escalation.client.clone() else {
         return;
@@ -140,6 +144,7 @@ pub async fn run(core: Arc<Core>) {
     let mut pacer = Pacer::new(core.escalation.calls_per_second);
     let mut seen = HashMap::new();
     let mut last_sweep = Instant::now();
+    let mut unfinished = false;
     let mut dialing = false;
     loop {
         // Of the nodes sharing a database, the one holding the dialer lease drives every
@@ -151,7 +156,7 @@ pub async fn run(core: Arc<Core>) {
             dialing = false;
             tokio::select! {
                 _ = core.escalation.wake.notified() => {}
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = tokio::time::sleep(RETRY_AFTER) => {}
             }
             continue;
         }
@@ -160,79 +165,74 @@ pub async fn run(core: Arc<Core>) {
             // it) stopped: Twilio knows how they went, and none is dialed again.
             dialing = true;
             seen.clear();
-            sweep(&core, &client, &mut seen, true).await;
+            unfinished = sweep(&core, &client, &mut seen, true).await;
             last_sweep = Instant::now();
         }
-        end_stopped_calls(&core, &client).await;
-        fire_fallbacks(&core).await;
-        if last_sweep.elapsed() >= SWEEP_EVERY {
-            sweep(&core, &client, &mut seen, false).await;
+        let mut retry = !end_stopped_calls(&core, &client).await;
+        retry |= !fire_fallbacks(&core).await;
+        if unfinished && last_sweep.elapsed() >= SWEEP_EVERY {
+            unfinished = sweep(&core, &client, &mut seen, false).await;
             last_sweep = Instant::now();
         }
-        let mut idle = Duration::from_secs(1);
+        // Another node may start loops or end calls without waking this one.
+        let mut idle = core.cluster.is_shared().then_some(RETRY_AFTER);
         match pacer.wait() {
-            wait if wait.is_zero() => {
-                if dial_next(&core, &client).await {
+            wait if wait.is_zero() => match dial_next(&core, &client).await {
+                Some(true) => {
                     pacer.spend();
+                    unfinished = true;
                     continue;
                 }
-            }
-            wait => idle = idle.min(wait),
+                Some(false) => {}
+                None => retry = true,
+            },
+            wait => idle = Some(idle.map_or(wait, |i| i.min(wait))),
         }
+        if retry {
+            idle = Some(idle.map_or(RETRY_AFTER, |i| i.min(RETRY_AFTER)));
+        }
+        if unfinished {
+            let sweep_in = SWEEP_EVERY.saturating_sub(last_sweep.elapsed());
+            idle = Some(idle.map_or(sweep_in, |i| i.min(sweep_in)));
+        }
+        let due = async {
+            match idle {
+                Some(idle) => tokio::time::sleep(idle).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = core.escalation.wake.notified() => {}
-            _ = tokio::time::sleep(idle) => {}
+            () = due => {}
         }
     }
 }
 
 /// Dials the longest-waiting loop whose next member is not already on a call of ours.
-/// True when a call was attempted.
-async fn dial_next(core: &Core, client: &twilio::Client) -> bool {
-    let busy: HashSet<String> = match core.store.busy_phones().await {
-        Ok(busy) => busy.into_iter().collect(),
+/// `Some(true)` when a call was attempted, `None` when the store could not be read.
+async fn dial_next(core: &Core, client: &twilio::Client) -> Option<bool> {
+    let next = match core.store.next_call().await {
+        Ok(Some(next)) => next,
+        Ok(None) => return Some(false),
         Err(e) => {
-            tracing::error!(error = %e, "could not read the numbers on a call");
-            return false;
-        }
-    };
-    // The queue is read a page at a time: in a storm thousands of loops wait, mostly for
-    // the same few numbers, and the first one free is usually near the front.
-    let mut after = None;
-    let next = loop {
-        let page = match core.store.pending_calls(after.as_ref(), QUEUE_PAGE).await {
-            Ok(page) => page,
-            Err(e) => {
-                tracing::error!(error = %e, "could not read the call queue");
-                return false;
-            }
-        };
-        let full = page.len() == QUEUE_PAGE as usize;
-        after = page.last().map(PendingCall::place);
-        if let Some(next) = page
-            .into_iter()
-            .find(|p| !busy.contains(p.member().phone.as_str()))
-        {
-            break next;
-        }
-        if !full {
-            return false;
+            tracing::error!(error = %e, "could not read the call queue");
+            return None;
         }
     };
     if !core.cluster.dialing() {
-        return false;
+        return Some(false);
     }
     let now = core.clock.now();
     let call_id = match core.store.begin_call(&next, now).await {
         Ok(Some(id)) => id,
-        Ok(None) => return false,
+        Ok(None) => return Some(false),
         Err(e) => {
             tracing::error!(incident = %next.incident_id, error = %e, "could not record a call");
-            return false;
+            return None;
         }
     };
     place(core, client, &next, &call_id).await;
-    true
+    Some(true)
 }
 
 async fn place(core: &Core, client: &twilio::Client, pending: &PendingCall, call_id: &str) {
@@ -285,15 +285,17 @@ async fn place(core: &Core, client: &twilio::Client, pending: &PendingCall, call
     core.escalation.wake();
 }
 
-/// Ends the live calls of loops that stopped (the incident closed or resolved).
-async fn end_stopped_calls(core: &Core, client: &twilio::Client) {
+/// Ends the live calls of loops that stopped (the incident closed or resolved). False when
+/// some are left to try again.
+async fn end_stopped_calls(core: &Core, client: &twilio::Client) -> bool {
     let calls = match core.store.calls_to_end().await {
         Ok(calls) => calls,
         Err(e) => {
             tracing::error!(error = %e, "could not read calls to end");
-            return;
+            return false;
         }
     };
+    let mut done = true;
     for call in calls {
         let Some(sid) = &call.sid else { continue };
         let status = match client.end_call(sid).await {
@@ -301,6 +303,7 @@ async fn end_stopped_calls(core: &Core, client: &twilio::Client) {
             Err(twilio::Error::Api { status: 404, .. }) => CallStatus::Completed,
             Err(e) => {
                 tracing::warn!(call = %call.id, error = %e, "could not end a call; will retry");
+                done = false;
                 continue;
             }
         };
@@ -311,27 +314,31 @@ async fn end_stopped_calls(core: &Core, client: &twilio::Client) {
             .await
         {
             tracing::error!(call = %call.id, error = %e, "could not record a call's end");
+            done = false;
         }
     }
+    done
 }
 
 /// Asks Twilio about calls whose news is late (all of them, `at_start`), and gives up on
 /// calls whose placing request never got an answer nor a callback. `seen` holds when each
 /// unfinished call was first seen unfinished (wall time: calls ring in real time, whatever
-/// clock the evaluations read).
+/// clock the evaluations read). True while calls are unfinished (or could not be read),
+/// so another sweep is due.
 async fn sweep(
     core: &Core,
     client: &twilio::Client,
     seen: &mut HashMap<String, Instant>,
     at_start: bool,
-) {
+) -> bool {
     let calls = match core.store.unfinished_calls().await {
         Ok(calls) => calls,
         Err(e) => {
             tracing::error!(error = %e, "could not read unfinished calls");
-            return;
+            return true;
         }
     };
+    let unfinished = !calls.is_empty();
     let now = core.clock.now();
     seen.retain(|id, _| calls.iter().any(|c| &c.id == id));
     for call in calls {
@@ -363,6 +370,7 @@ async fn sweep(
         }
     }
     core.escalation.wake();
+    unfinished
 }
 
 async fn read_back(core: &Core, client: &twilio::Client, call: &CallRecord, sid: &str) {
@@ -388,15 +396,17 @@ async fn read_back(core: &Core, client: &twilio::Client, call: &CallRecord, sid:
     }
 }
 
-/// POSTs each exhausted loop's fallback once and records what came of it.
-async fn fire_fallbacks(core: &Core) {
+/// POSTs each exhausted loop's fallback once and records what came of it. False when the
+/// store could not be read or written, to try again.
+async fn fire_fallbacks(core: &Core) -> bool {
     let fallbacks = match core.store.pending_fallbacks().await {
         Ok(f) => f,
         Err(e) => {
             tracing::error!(error = %e, "could not read pending fallbacks");
-            return;
+            return false;
         }
     };
+    let mut done = true;
     for fallback in fallbacks {
         let url = fallback
             .url
@@ -443,6 +453,8 @@ async fn fire_fallbacks(core: &Core) {
             .await
         {
             tracing::error!(incident = %fallback.incident_id, error = %e, "could not record a fallback");
+            done = false;
         }
     }
+    done
 }

@@ -9,10 +9,12 @@
 
 mod cache;
 mod imports;
+mod ticker;
 
 pub use cache::Origin;
 
 use crate::sandbox::imports::check_imports;
+use crate::sandbox::ticker::{EPOCH_TICK, Ticker};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -43,10 +45,6 @@ use bindings::tocsin::plugin::types as witty;
 
 /// The plugin interface major version this host serves.
 pub const INTERFACE_MAJOR: u64 = 1;
-
-/// How often the epoch advances. Deadlines are whole ticks, so a timeout overshoots by at
-/// most one tick; 2 ms keeps that small while the ticker thread stays idle almost always.
-const EPOCH_TICK: Duration = Duration::from_millis(2);
 
 /// Pooled instance slots. Evaluations run on a small blocking pool, so a few dozen
 /// concurrent instances is plenty; each slot reserves address space, not memory.
@@ -168,6 +166,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct Sandbox {
     engine: Engine,
+    ticker: Arc<Ticker>,
     limits: Limits,
     cache_dir: Option<PathBuf>,
 }
@@ -205,13 +204,14 @@ impl Sandbox {
             .epoch_interruption(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(|e| Error::Setup(e.to_string()))?;
-        start_ticker(&engine);
+        let ticker = Arc::new(Ticker::start(&engine));
         if let Some(dir) = &cache_dir {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::Setup(format!("cache directory {}: {e}", dir.display())))?;
         }
         Ok(Self {
             engine,
+            ticker,
             limits,
             cache_dir,
         })
@@ -309,21 +309,6 @@ fn placeholder_info() -> TemplateInfo {
     }
 }
 
-/// Advances the engine's epoch every tick for as long as the engine lives.
-fn start_ticker(engine: &Engine) {
-    let weak = engine.weak();
-    std::thread::Builder::new()
-        .name("tocsin-epoch".into())
-        .spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(EPOCH_TICK);
-            }
-        })
-        .expect("spawn the epoch ticker");
-}
-
 /// A loaded template: the pre-instantiated component and its description.
 #[derive(Clone)]
 pub struct Plugin {
@@ -400,14 +385,18 @@ impl Plugin {
         );
         store.limiter(|state| state);
         store.set_epoch_deadline(deadline_ticks(limits.timeout));
+        let ticker = Arc::clone(&self.inner.sandbox.ticker);
+        let running = ticker.running();
         let bindings = self
             .inner
             .pre
             .instantiate(&mut store)
             .map_err(|e| classify(&store, limits, e))?;
+        drop(running);
         Ok(Instance {
             store,
             bindings,
+            ticker,
             limits,
             poisoned: false,
         })
@@ -493,6 +482,7 @@ fn classify(store: &Store<State>, limits: Limits, error: wasmtime::Error) -> Err
 pub struct Instance {
     store: Store<State>,
     bindings: bindings::Plugin,
+    ticker: Arc<Ticker>,
     limits: Limits,
     poisoned: bool,
 }
@@ -521,6 +511,7 @@ impl Instance {
         self.store
             .set_epoch_deadline(deadline_ticks(self.limits.timeout));
         let guest = self.bindings.tocsin_plugin_template();
+        let _running = self.ticker.running();
         match f(guest, &mut self.store) {
             Ok(value) => Ok(value),
             Err(e) => {

@@ -68,16 +68,9 @@ pub struct PendingCall {
     pub step: u32,
     /// The roster as it was when the loop started.
     pub roster: Roster,
-    /// Its place in the call queue.
-    pub(crate) ready_at: i64,
 }
 
 impl PendingCall {
-    /// Where it stands in the call queue: what `pending_calls` reads after.
-    pub fn place(&self) -> (i64, String) {
-        (self.ready_at, self.incident_id.clone())
-    }
-
     /// The member this step calls.
     pub fn member(&self) -> &Member {
         &self.roster.members[self.step as usize % self.roster.members.len()]
@@ -285,6 +278,36 @@ pub(crate) fn call_started(id: &str, pending: &PendingCall) -> serde_json::Value
 /// Statuses after which a call is over, as an SQL list (both databases spell it alike).
 pub(crate) const ENDED: &str = "('completed', 'busy', 'failed', 'no-answer', 'canceled')";
 
+/// The loop to dial next, in SQL both databases read alike: the numbers loops wait for,
+/// one index probe each (a skip scan of `escalations_waiting`); of those not on a call,
+/// each one's longest-waiting loop whose step has no call yet; of those, the one waiting
+/// longest. The work grows with the numbers, not with the loops waiting for them.
+pub(crate) static NEXT_CALL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH RECURSIVE numbers (phone) AS (
+             SELECT MIN(next_phone) FROM escalations WHERE state = 'ACTIVE'
+             UNION ALL
+             SELECT (SELECT MIN(w.next_phone) FROM escalations w
+                     WHERE w.state = 'ACTIVE' AND w.next_phone > n.phone)
+             FROM numbers n WHERE n.phone IS NOT NULL
+         ),
+         heads (incident_id) AS (
+             SELECT (SELECT w.incident_id FROM escalations w
+                     WHERE w.state = 'ACTIVE' AND w.next_phone = n.phone
+                       AND NOT EXISTS (SELECT 1 FROM calls c
+                                       WHERE c.incident_id = w.incident_id AND c.step = w.step)
+                     ORDER BY w.ready_at, w.incident_id LIMIT 1)
+             FROM numbers n
+             WHERE n.phone IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM calls c
+                               WHERE c.phone = n.phone AND c.status NOT IN {ENDED})
+         )
+         SELECT e.incident_id, e.step, CAST(e.roster AS TEXT) AS roster
+         FROM heads h JOIN escalations e ON e.incident_id = h.incident_id
+         ORDER BY e.ready_at, e.incident_id LIMIT 1"
+    )
+});
+
 super::dispatch! {
     /// Creates a roster.
     fn insert_roster(&self, roster: &Roster) -> Result<()>;
@@ -315,11 +338,9 @@ super::dispatch! {
     /// Starts the call loops of newly opened incidents that a route sends to a roster, in
     /// the order given (which is the order they are served in); for each, the roster's id.
     fn start_loops(&self, opened: &[Opened<'_>], phones: &str) -> Result<Vec<Option<String>>>;
-    /// Loops waiting for their next call, longest waiting first: up to `limit` of them,
-    /// after the one at `after` (a [`PendingCall::place`]) when given.
-    fn pending_calls(&self, after: Option<&(i64, String)>, limit: u32) -> Result<Vec<PendingCall>>;
-    /// Numbers on a call of ours that has not ended.
-    fn busy_phones(&self) -> Result<Vec<String>>;
+    /// The loop to dial next: the longest waiting whose next number is not on a call of
+    /// ours. Its cost does not grow with the loops waiting.
+    fn next_call(&self) -> Result<Option<PendingCall>>;
     /// Records the intent to call `pending`'s member before Twilio is asked, so the step is
     /// never dialed twice. `None` when the loop moved on or the step already has its call.
     fn begin_call(&self, pending: &PendingCall, at: Timestamp) -> Result<Option<String>>;

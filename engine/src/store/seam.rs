@@ -30,16 +30,8 @@ pub trait CallLoops: Send + Sync {
         phones: &str,
     ) -> impl Future<Output = Result<Vec<Option<String>>>> + Send;
 
-    /// Loops waiting for their next call, longest waiting first: up to `limit`, after the
-    /// one at `after` (a [`PendingCall::place`]).
-    fn pending_calls(
-        &self,
-        after: Option<&(i64, String)>,
-        limit: u32,
-    ) -> impl Future<Output = Result<Vec<PendingCall>>> + Send;
-
-    /// Numbers on a call that has not ended.
-    fn busy_phones(&self) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// The loop to dial next: the longest waiting whose next number is not on a call.
+    fn next_call(&self) -> impl Future<Output = Result<Option<PendingCall>>> + Send;
 
     /// Records the intent to call `pending`'s member before Twilio is asked. `None` when
     /// the loop moved on or the step already has its call: a step is recorded once.

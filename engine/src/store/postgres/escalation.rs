@@ -8,8 +8,8 @@
 use super::incidents::{acknowledge, timeline, timeline_many};
 use super::{Postgres, rows_json};
 use crate::store::escalation::{
-    Answer, CallRecord, ENDED, Fallback, LoopPlan, Opened, PendingCall, Roster, Route, Said,
-    call_started, note_entry, plan_loops,
+    Answer, CallRecord, ENDED, Fallback, LoopPlan, NEXT_CALL, Opened, PendingCall, Roster, Route,
+    Said, call_started, note_entry, plan_loops,
 };
 use crate::store::incidents::new_id;
 use crate::store::{Error, Result, json};
@@ -502,42 +502,16 @@ impl Postgres {
         Ok(started)
     }
 
-    pub async fn pending_calls(
-        &self,
-        after: Option<&(i64, String)>,
-        limit: u32,
-    ) -> Result<Vec<PendingCall>> {
-        let (ready_at, incident_id) = after.map_or((i64::MIN, ""), |(r, i)| (*r, i.as_str()));
-        let rows = sqlx::query(
-            "SELECT e.incident_id, e.step, e.roster::text AS roster, e.ready_at FROM escalations e
-             WHERE e.state = 'ACTIVE' AND (e.ready_at, e.incident_id) > ($1, $2)
-               AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.incident_id = e.incident_id AND c.step = e.step)
-             ORDER BY e.ready_at, e.incident_id
-             LIMIT $3",
-        )
-        .bind(ready_at)
-        .bind(incident_id)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(PendingCall {
-                    incident_id: row.get("incident_id"),
-                    step: row.get::<i64, _>("step") as u32,
-                    roster: json(row.get("roster"))?,
-                    ready_at: row.get("ready_at"),
-                })
+    pub async fn next_call(&self) -> Result<Option<PendingCall>> {
+        let row = sqlx::query(&NEXT_CALL).fetch_optional(&self.pool).await?;
+        row.map(|row| {
+            Ok(PendingCall {
+                incident_id: row.get("incident_id"),
+                step: row.get::<i64, _>("step") as u32,
+                roster: json(row.get("roster"))?,
             })
-            .collect()
-    }
-
-    pub async fn busy_phones(&self) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(&format!(
-            "SELECT DISTINCT phone FROM calls WHERE status NOT IN {ENDED}"
-        ))
-        .fetch_all(&self.pool)
-        .await?)
+        })
+        .transpose()
     }
 
     pub async fn begin_call(&self, pending: &PendingCall, at: Timestamp) -> Result<Option<String>> {

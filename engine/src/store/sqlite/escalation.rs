@@ -6,8 +6,8 @@
 use super::incidents::{acknowledge, timeline, timeline_many};
 use super::{Sqlite, instant, micros, rows_json};
 use crate::store::escalation::{
-    Answer, CallRecord, ENDED, Fallback, LoopPlan, Opened, PendingCall, Roster, Route, Said,
-    call_started, note_entry, plan_loops,
+    Answer, CallRecord, ENDED, Fallback, LoopPlan, NEXT_CALL, Opened, PendingCall, Roster, Route,
+    Said, call_started, note_entry, plan_loops,
 };
 use crate::store::incidents::new_id;
 use crate::store::{Error, Result, json};
@@ -508,45 +508,18 @@ impl Sqlite {
         Ok(started)
     }
 
-    /// Loops waiting for their next call, longest waiting first: up to `limit` of them,
-    /// after the one at `after` (a [`PendingCall::place`]) when given.
-    pub async fn pending_calls(
-        &self,
-        after: Option<&(i64, String)>,
-        limit: u32,
-    ) -> Result<Vec<PendingCall>> {
-        let (ready_at, incident_id) = after.map_or((i64::MIN, ""), |(r, i)| (*r, i.as_str()));
-        let rows = sqlx::query(
-            "SELECT e.incident_id, e.step, e.roster, e.ready_at FROM escalations e
-             WHERE e.state = 'ACTIVE' AND (e.ready_at, e.incident_id) > (?, ?)
-               AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.incident_id = e.incident_id AND c.step = e.step)
-             ORDER BY e.ready_at, e.incident_id
-             LIMIT ?",
-        )
-        .bind(ready_at)
-        .bind(incident_id)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(PendingCall {
-                    incident_id: row.get("incident_id"),
-                    step: row.get::<i64, _>("step") as u32,
-                    roster: json(row.get("roster"))?,
-                    ready_at: row.get("ready_at"),
-                })
+    /// The loop to dial next: the longest waiting whose next number is not on a call (see
+    /// `0007_call_queue.sql`; PostgreSQL: `0005_call_queue.sql`).
+    pub async fn next_call(&self) -> Result<Option<PendingCall>> {
+        let row = sqlx::query(&NEXT_CALL).fetch_optional(self.pool()).await?;
+        row.map(|row| {
+            Ok(PendingCall {
+                incident_id: row.get("incident_id"),
+                step: row.get::<i64, _>("step") as u32,
+                roster: json(row.get("roster"))?,
             })
-            .collect()
-    }
-
-    /// Numbers on a call of ours that has not ended.
-    pub async fn busy_phones(&self) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT DISTINCT phone FROM calls WHERE status NOT IN ('completed', 'busy', 'failed', 'no-answer', 'canceled')",
-        )
-        .fetch_all(self.pool())
-        .await?)
+        })
+        .transpose()
     }
 
     /// Records the intent to call `pending`'s member before Twilio is asked, so the step is
