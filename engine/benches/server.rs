@@ -9,6 +9,8 @@
 //! `BENCH_NODES=2` as well, on two nodes sharing it (both in this process), the clients
 //! and the latency samples alternating between them.
 
+mod support;
+
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -47,24 +49,8 @@ fn rss_mib() -> f64 {
     kib / 1024.0
 }
 
-/// CPU time this process has used, user and system, in seconds. Linux counts it in ticks of
-/// 1/100 s (USER_HZ), so a run of a few seconds reads it to within a percent.
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // The fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of stat(5); 12 and 13 after the name and state.
-    (ticks(11) + ticks(12)) / 100.0
+    support::cpu_seconds("self")
 }
 
 async fn drained(server: &Server) {

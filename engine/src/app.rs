@@ -176,11 +176,19 @@ impl Core {
     }
 
     /// An alert this node just took over from no one or from a node that stopped: it is
-    /// evaluated whole at once (which covers any change its last holder had not evaluated)
-    /// and its turns are planned from now.
-    pub fn took_over(&self, alert_id: &str) {
-        if let Some(alert) = self.catalog.get(alert_id) {
-            self.replan(&alert, self.clock.now());
+    /// evaluated at once as on its turn, whole or entity by entity (which covers any change
+    /// its last holder had not evaluated), and its turns are planned from now.
+    pub async fn took_over(&self, alert_id: &str) {
+        let Some(alert) = self.catalog.get(alert_id) else {
+            return;
+        };
+        let now = self.clock.now();
+        if alert.is_live(now) {
+            self.evaluate_on_schedule(&alert).await;
+            self.schedule
+                .set(&alert.id, capped(&alert, later(now, alert.interval())));
+        } else {
+            self.replan(&alert, now);
         }
     }
 
@@ -403,6 +411,10 @@ impl Server {
         let now = core.clock.now();
         for alert in core.catalog.all() {
             if alert.is_live(now) {
+                // Evaluated at once as on its turn, as an alert taken over is: that covers
+                // whatever was acknowledged before the last stop and not yet evaluated (a
+                // SIGKILL in a storm), which its next turn would otherwise wait for.
+                core.evaluate_on_schedule(&alert).await;
                 core.schedule.set(&alert.id, due_after_restart(&alert, now));
             } else if alert.valid_until.is_some_and(|until| now >= until)
                 && alert.expired_at.is_none()

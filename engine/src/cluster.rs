@@ -454,7 +454,7 @@ async fn lease_alerts(core: &Core) {
             "took over alerts: evaluating each now"
         );
         for id in &claimed {
-            core.took_over(id);
+            core.took_over(id).await;
         }
     }
 }

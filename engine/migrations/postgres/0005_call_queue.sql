@@ -9,3 +9,8 @@ ALTER TABLE escalations ADD COLUMN next_phone TEXT GENERATED ALWAYS AS (
 ) STORED;
 CREATE INDEX escalations_waiting ON escalations (next_phone, ready_at, incident_id)
     WHERE state = 'ACTIVE';
+
+-- What the driver looks at on every pass: calls to end and fallbacks to fire, a handful
+-- of rows among every call and loop there ever was.
+CREATE INDEX calls_to_end ON calls (incident_id) WHERE end_requested = 1 AND sid IS NOT NULL;
+CREATE INDEX escalations_fallback_pending ON escalations (incident_id) WHERE fallback = 'PENDING';

@@ -13,3 +13,8 @@ CREATE INDEX escalations_waiting ON escalations (next_phone, ready_at, incident_
 -- The numbers on a call now: a handful of rows, however many calls were ever placed.
 CREATE INDEX calls_live_phone ON calls (phone)
     WHERE status NOT IN ('completed', 'busy', 'failed', 'no-answer', 'canceled');
+
+-- What the driver looks at on every pass: calls to end and fallbacks to fire, a handful
+-- of rows among every call and loop there ever was.
+CREATE INDEX calls_to_end ON calls (incident_id) WHERE end_requested = 1 AND sid IS NOT NULL;
+CREATE INDEX escalations_fallback_pending ON escalations (incident_id) WHERE fallback = 'PENDING';

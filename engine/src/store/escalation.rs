@@ -7,7 +7,7 @@ use super::Result;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tocsin_domain::call_loop::{NotPlaced, Note, Outcome, Reply};
+use tocsin_domain::call_loop::{self as machine, Action, Loop, NotPlaced, Note, Outcome, Reply};
 use tocsin_sdk::time::Timestamp;
 use tocsin_twilio::{CallStatus, PhoneNumber};
 
@@ -268,6 +268,45 @@ pub(crate) fn note_entry<'c>(
 }
 
 /// The `call-started` entry's detail.
+/// What stopping loops writes, for a batch of incidents that closed or resolved: each
+/// active loop's stopped state, the incidents whose live calls are to be ended, and the
+/// timeline entries. Loops already over are left as they are.
+pub(crate) struct Stops<'a> {
+    /// (incident, stopped loop, when).
+    pub loops: Vec<(&'a str, Loop, Timestamp)>,
+    /// (incident, when): its calls not yet ended are to be.
+    pub end_calls: Vec<(&'a str, Timestamp)>,
+    pub entries: Vec<(String, Timestamp, &'static str, serde_json::Value)>,
+}
+
+/// Runs each loop found through the state machine's `stop`.
+pub(crate) fn plan_stops<'a>(found: &[(&'a str, Loop, Timestamp)], reason: &str) -> Stops<'a> {
+    let mut stops = Stops {
+        loops: Vec::new(),
+        end_calls: Vec::new(),
+        entries: Vec::new(),
+    };
+    for &(incident, state, at) in found {
+        let Some((stopped, actions)) = machine::stop(state) else {
+            continue;
+        };
+        stops.loops.push((incident, stopped, at));
+        for action in actions {
+            match action {
+                Action::EndCall => stops.end_calls.push((incident, at)),
+                Action::Note(Note::Stopped) => stops.entries.push((
+                    incident.to_owned(),
+                    at,
+                    "escalation-stopped",
+                    json!({"reason": reason}),
+                )),
+                other => unreachable!("stopping a loop does not {other:?}"),
+            }
+        }
+    }
+    stops
+}
+
 pub(crate) fn call_started(id: &str, pending: &PendingCall) -> serde_json::Value {
     let member = pending.member();
     json!({"callId": id, "step": pending.step, "loop": pending.loop_index() + 1,

@@ -9,7 +9,7 @@ use super::incidents::{acknowledge, timeline, timeline_many};
 use super::{Postgres, rows_json};
 use crate::store::escalation::{
     Answer, CallRecord, ENDED, Fallback, LoopPlan, NEXT_CALL, Opened, PendingCall, Roster, Route,
-    Said, call_started, note_entry, plan_loops,
+    Said, call_started, note_entry, plan_loops, plan_stops,
 };
 use crate::store::incidents::new_id;
 use crate::store::{Error, Result, json};
@@ -134,41 +134,66 @@ pub(super) async fn start_escalations(
     Ok(started)
 }
 
-/// Stops an incident's call loop because the incident closed or resolved: its live calls
-/// are marked to be ended. True when a loop was running.
-pub(super) async fn stop_escalation(
+/// Stops the call loops of incidents that closed or resolved, `(incident, when)`, in a
+/// few statements however many there are: their live calls are marked to be ended.
+/// Returns how many loops were running.
+pub(super) async fn stop_escalations(
     tx: &mut Transaction<'_, sqlx::Postgres>,
-    incident_id: &str,
-    at: Timestamp,
+    incidents: &[(&str, Timestamp)],
     reason: &str,
-) -> Result<bool> {
-    let Some(state) = loop_of(tx, incident_id).await? else {
-        return Ok(false);
-    };
-    let Some((stopped, actions)) = machine::stop(state) else {
-        return Ok(false);
-    };
-    save_loop(tx, incident_id, state, stopped, &actions, at).await?;
-    for action in actions {
-        match action {
-            Action::EndCall => {
-                sqlx::query(&format!(
-                    "UPDATE calls SET end_requested = 1, updated_at = $1
-                     WHERE incident_id = $2 AND status NOT IN {ENDED} AND end_requested = 0"
-                ))
-                .bind(at)
-                .bind(incident_id)
-                .execute(&mut **tx)
-                .await?;
-            }
-            Action::Note(Note::Stopped) => {
-                let detail = json!({"reason": reason});
-                timeline(tx, incident_id, at, "escalation-stopped", None, detail).await?;
-            }
-            other => unreachable!("stopping a loop does not {other:?}"),
-        }
+) -> Result<usize> {
+    if incidents.is_empty() {
+        return Ok(0);
     }
-    Ok(true)
+    let when: HashMap<&str, Timestamp> = incidents.iter().copied().collect();
+    let ids: Vec<&str> = when.keys().copied().collect();
+    // Locked in id order, so that batches stopping loops at once never deadlock.
+    let rows = sqlx::query(
+        "SELECT incident_id, state, step, json_array_length(roster->'members')::bigint AS members,
+                (roster->>'loops')::bigint AS loops
+         FROM escalations WHERE incident_id = ANY($1) AND state = 'ACTIVE'
+         ORDER BY incident_id FOR UPDATE",
+    )
+    .bind(&ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut found = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let id: &str = row.get("incident_id");
+        let (id, at) = when
+            .get_key_value(id)
+            .map(|(k, v)| (*k, *v))
+            .expect("asked for");
+        found.push((id, loop_from_row(row)?, at));
+    }
+    let stops = plan_stops(&found, reason);
+    if !stops.loops.is_empty() {
+        let rows: Vec<_> = stops
+            .loops
+            .iter()
+            .map(|(id, l, at)| (id, l.state.as_str(), l.step, at))
+            .collect();
+        sqlx::query(
+            "UPDATE escalations e SET state = r->>1, step = (r->>2)::bigint, updated_at = (r->>3)::timestamptz
+             FROM json_array_elements($1::json) r WHERE e.incident_id = r->>0",
+        )
+        .bind(rows_json(&rows))
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !stops.end_calls.is_empty() {
+        let rows: Vec<_> = stops.end_calls.iter().collect();
+        sqlx::query(&format!(
+            "UPDATE calls c SET end_requested = 1, updated_at = (r->>1)::timestamptz
+             FROM json_array_elements($1::json) r
+             WHERE c.incident_id = r->>0 AND c.status NOT IN {ENDED} AND c.end_requested = 0"
+        ))
+        .bind(rows_json(&rows))
+        .execute(&mut **tx)
+        .await?;
+    }
+    timeline_many(tx, &stops.entries).await?;
+    Ok(stops.loops.len())
 }
 
 /// An incident's loop as the state machine sees it, locked until the transaction ends.
@@ -184,16 +209,20 @@ async fn loop_of(
     .bind(incident_id)
     .fetch_optional(&mut **tx)
     .await?;
-    let Some(row) = row else { return Ok(None) };
+    row.as_ref().map(loop_from_row).transpose()
+}
+
+/// A loop from a row with its state, step, members and loops.
+fn loop_from_row(row: &PgRow) -> Result<Loop> {
     let state: String = row.get("state");
     let state = LoopState::parse(&state)
         .ok_or_else(|| Error::Corrupt(format!("escalation state {state:?}")))?;
-    Ok(Some(Loop {
+    Ok(Loop {
         state,
         step: row.get::<i64, _>("step") as u32,
         members: row.get::<i64, _>("members") as u32,
         loops: row.get::<i64, _>("loops") as u32,
-    }))
+    })
 }
 
 /// Writes a loop's new state, if it changed: a loop that moved on goes behind every loop

@@ -217,9 +217,8 @@ pub(super) async fn apply_findings(
         plan.inserted(observations, &inserted);
     }
     timeline_many(tx, &plan.entries).await?;
-    for (id, at) in plan.resolutions() {
-        super::escalation::stop_escalation(tx, id, at, "resolved").await?;
-    }
+    let resolved: Vec<(&str, Timestamp)> = plan.resolutions().collect();
+    super::escalation::stop_escalations(tx, &resolved, "resolved").await?;
     Ok(plan.changes)
 }
 
@@ -257,7 +256,7 @@ impl Sqlite {
             == 1;
         if closed {
             timeline(&mut tx, id, at, kind, Some(by), serde_json::json!({})).await?;
-            super::escalation::stop_escalation(&mut tx, id, at, kind).await?;
+            super::escalation::stop_escalations(&mut tx, &[(id, at)], kind).await?;
         }
         tx.commit().await?;
         Ok(self.incident(id).await?.map(|incident| (incident, closed)))
