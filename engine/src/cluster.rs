@@ -74,8 +74,6 @@ struct Held {
     /// When the alert leases, renewed together, run out for this node.
     alerts_until: Option<Instant>,
     dialer_until: Option<Instant>,
-    /// Whether the catalog knows what `alerts` holds (see `Catalog::set_here`).
-    catalog_told: bool,
 }
 
 impl Cluster {
@@ -432,7 +430,7 @@ async fn lease_alerts(core: &Core) {
     };
     let lost: Vec<String> = {
         let mut held = core.cluster.held.lock().expect("cluster lock");
-        let lost: Vec<String> = held
+        let lost = held
             .alerts
             .iter()
             .filter(|id| !renewed.contains(*id))
@@ -441,11 +439,7 @@ async fn lease_alerts(core: &Core) {
         held.alerts = renewed;
         held.alerts.extend(claimed.iter().cloned());
         held.alerts_until = Some(asked + LEASE - MARGIN);
-        // The catalog walks every alert to learn what is held: only when that moved.
-        if !held.catalog_told || !lost.is_empty() || !claimed.is_empty() {
-            core.catalog.set_here(&held.alerts);
-            held.catalog_told = true;
-        }
+        core.catalog.set_here(&held.alerts);
         lost
     };
     if !lost.is_empty() {
