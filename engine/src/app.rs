@@ -14,7 +14,7 @@ use crate::sandbox::{Limits, Sandbox};
 use crate::scheduler::{self, Schedule};
 use crate::store::Store;
 use crate::store::alerts::Alert;
-use crate::store::escalation::{Member, Roster, Route};
+use crate::store::escalation::{Entry, Member, Roster, Route};
 use crate::store::incidents::new_id;
 use crate::store::ingest::Ingest;
 use crate::store::keys::{ApiKey, Role};
@@ -625,9 +625,12 @@ async fn start_demo(
             name: "Demo on-call (simulated)".into(),
             members: DEMO_MEMBERS
                 .iter()
-                .map(|(name, phone, _)| Member {
-                    name: (*name).into(),
-                    phone: PhoneNumber::parse(phone).expect("demo numbers are E.164"),
+                .map(|(name, phone, _)| {
+                    Entry::Member(Member {
+                        name: (*name).into(),
+                        phone: PhoneNumber::parse(phone).expect("demo numbers are E.164"),
+                        operator_id: None,
+                    })
                 })
                 .collect(),
             loops: 2,

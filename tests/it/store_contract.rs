@@ -8,17 +8,21 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
 use std::future::Future;
 use tocsin::store::data::{EntityUpsert, Event};
-use tocsin::store::escalation::{Member, Opened, Roster, Route};
+use tocsin::store::escalation::{Entry, Member, Opened, Roster, Route};
 use tocsin::store::incidents::{Change, IncidentFilter, Observation};
 use tocsin::store::ingest::Write;
-use tocsin::store::seam::{CallLoops, Data, Incidents, Rosters, Writes};
+use tocsin::store::oncall::{
+    Operator, OverrideRecord, RotationRecord, RuleSpec, ScheduleRecord, Wanted,
+};
+use tocsin::store::seam::{CallLoops, Data, Incidents, OnCall, Rosters, Writes};
 use tocsin::store::{Database, Store};
 use tocsin_domain::call_loop::NotPlaced;
+use tocsin_domain::oncall::{Override, Rotation, ShiftUnit};
 use tocsin_twilio::{CallStatus, PhoneNumber};
 
 /// Everything the contract checks.
-trait Contract: CallLoops + Incidents + Data + Writes + Rosters {}
-impl<T: CallLoops + Incidents + Data + Writes + Rosters> Contract for T {}
+trait Contract: CallLoops + Incidents + Data + Writes + Rosters + OnCall {}
+impl<T: CallLoops + Incidents + Data + Writes + Rosters + OnCall> Contract for T {}
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap()
@@ -132,9 +136,12 @@ async fn a_ringing_loop<S: Contract>(store: &S) -> String {
 /// A two-member roster (Ada, then Grace) that every incident is routed to.
 async fn a_roster<S: Contract>(store: &S) {
     let now = t0();
-    let member = |name: &str, phone: &str| Member {
-        name: name.into(),
-        phone: PhoneNumber::parse(phone).unwrap(),
+    let member = |name: &str, phone: &str| {
+        Entry::Member(Member {
+            name: name.into(),
+            phone: PhoneNumber::parse(phone).unwrap(),
+            operator_id: None,
+        })
     };
     store
         .insert_roster(&Roster {
@@ -281,6 +288,271 @@ async fn the_next_call_waits_for_a_free_number<S: Contract>(store: S) {
     assert_eq!(
         (next.incident_id.as_str(), next.member().name.as_str()),
         (second.as_str(), "Ada")
+    );
+}
+
+fn operator(id: &str, phone: &str) -> Operator {
+    Operator {
+        id: id.into(),
+        name: format!("{id} (operator)"),
+        phone: PhoneNumber::parse(phone).unwrap(),
+        sms_phone: None,
+        time_zone: None,
+        created_at: t0(),
+        updated_at: t0(),
+    }
+}
+
+/// Operators ann, bob and cy; a daily rotation of bob and cy handing over at 09:00 London
+/// (bob holds it on t0, 2026-12-01 09:00); a schedule "primary" whose one rule is that
+/// rotation, all day, with an override adding ann over t0's hour.
+async fn an_on_call_schedule<S: Contract>(store: &S) {
+    for (id, phone) in [
+        ("ann", "+15550100011"),
+        ("bob", "+15550100012"),
+        ("cy", "+15550100013"),
+    ] {
+        store.insert_operator(&operator(id, phone)).await.unwrap();
+    }
+    store
+        .insert_rotation(&RotationRecord {
+            id: "rot_1".into(),
+            name: "daily".into(),
+            rotation: Rotation {
+                time_zone: chrono_tz::Europe::London,
+                unit: ShiftUnit::Daily,
+                shift_length: 1,
+                handoff_at: t0().naive_utc(),
+                participants: vec!["bob".into(), "cy".into()],
+            },
+            created_at: t0(),
+            updated_at: t0(),
+        })
+        .await
+        .unwrap();
+    store
+        .insert_schedule(&ScheduleRecord {
+            id: "sch_1".into(),
+            name: "primary".into(),
+            time_zone: chrono_tz::Europe::London,
+            rules: vec![RuleSpec {
+                rotation_id: Some("rot_1".into()),
+                operator_id: None,
+                days: ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
+                    .map(String::from)
+                    .to_vec(),
+                start: "00:00".into(),
+                end: "00:00".into(),
+            }],
+            created_at: t0(),
+            updated_at: t0(),
+        })
+        .await
+        .unwrap();
+    let added = store
+        .insert_override(&OverrideRecord {
+            id: "ovr_1".into(),
+            schedule_id: "sch_1".into(),
+            rule: Override {
+                add: Some("ann".into()),
+                remove: None,
+                start: t0(),
+                end: t0() + Duration::hours(1),
+            },
+            created_by: "key_1".into(),
+            created_at: t0(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(added, Ok(()));
+}
+
+async fn a_roster_naming_a_schedule_expands_when_its_loop_starts<S: Contract>(store: S) {
+    an_on_call_schedule(&store).await;
+    store
+        .insert_roster(&Roster {
+            id: "ros_1".into(),
+            name: "db on-call".into(),
+            members: vec![
+                Entry::Schedule {
+                    schedule_id: "sch_1".into(),
+                },
+                // Already on the schedule: called once.
+                Entry::Operator {
+                    operator_id: "ann".into(),
+                },
+            ],
+            loops: 1,
+            ring_timeout_seconds: 30,
+            fallback_url: None,
+            created_at: t0(),
+            updated_at: t0(),
+        })
+        .await
+        .unwrap();
+    store
+        .insert_route(&Route {
+            id: "rte_1".into(),
+            roster_id: "ros_1".into(),
+            alert_id: None,
+            template_id: None,
+            owner_id: None,
+            created_at: t0(),
+        })
+        .await
+        .unwrap();
+    let wanted = Wanted {
+        schedules: vec!["sch_1".into()],
+        ..Wanted::default()
+    };
+    let directory = store
+        .directory(&wanted, t0(), t0() + Duration::hours(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        directory.operators.len(),
+        3,
+        "rule, rotation and override operators"
+    );
+    let schedule = &directory.schedules["sch_1"];
+    assert_eq!(schedule.on_call(&directory.rotations, t0()), ["bob", "ann"]);
+    // The loop expands the roster as it opens: bob holds the rotation, ann is added.
+    let incident = a_loop(&store, "db-1").await;
+    let first = store.next_call().await.unwrap().expect("a loop waits");
+    assert_eq!(first.incident_id, incident);
+    let names: Vec<_> = first
+        .roster
+        .members
+        .iter()
+        .map(|m| m.name.as_str())
+        .collect();
+    assert_eq!(names, ["bob (operator)", "ann (operator)"]);
+    assert_eq!(first.member().operator_id.as_deref(), Some("bob"));
+    let timeline = store.timeline(&incident).await.unwrap();
+    let resolved = timeline
+        .iter()
+        .find(|e| e.kind == "roster-resolved")
+        .expect("the expansion is on the timeline");
+    assert_eq!(resolved.detail["members"][0]["operatorId"], "bob");
+    assert_eq!(
+        resolved.detail["entries"][1]["operators"][0]["operatorId"],
+        "ann"
+    );
+}
+
+async fn a_roster_of_nobody_on_call_is_exhausted_at_once<S: Contract>(store: S) {
+    an_on_call_schedule(&store).await;
+    store
+        .insert_roster(&Roster {
+            id: "ros_1".into(),
+            name: "nobody".into(),
+            // A rotation since deleted names nobody.
+            members: vec![Entry::Rotation {
+                rotation_id: "rot_gone".into(),
+            }],
+            loops: 2,
+            ring_timeout_seconds: 30,
+            fallback_url: Some("http://127.0.0.1:9/fallback".into()),
+            created_at: t0(),
+            updated_at: t0(),
+        })
+        .await
+        .unwrap();
+    store
+        .insert_route(&Route {
+            id: "rte_1".into(),
+            roster_id: "ros_1".into(),
+            alert_id: None,
+            template_id: None,
+            owner_id: None,
+            created_at: t0(),
+        })
+        .await
+        .unwrap();
+    let incident = a_loop(&store, "db-1").await;
+    assert!(store.next_call().await.unwrap().is_none(), "nobody to call");
+    let kinds: Vec<String> = store
+        .timeline(&incident)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(
+        kinds.ends_with(&[
+            "roster-resolved".into(),
+            "no-one-on-call".into(),
+            "escalation-exhausted".into()
+        ]),
+        "{kinds:?}"
+    );
+    let fallbacks = store.pending_fallbacks().await.unwrap();
+    assert_eq!(fallbacks.len(), 1);
+    assert_eq!(fallbacks[0].incident_id, incident);
+}
+
+async fn overrides_of_one_operator_never_overlap<S: Contract>(store: S) {
+    an_on_call_schedule(&store).await;
+    let attempt =
+        |id: &str, add: Option<&str>, remove: Option<&str>, from: i64, to: i64| OverrideRecord {
+            id: id.into(),
+            schedule_id: "sch_1".into(),
+            rule: Override {
+                add: add.map(String::from),
+                remove: remove.map(String::from),
+                start: t0() + Duration::minutes(from),
+                end: t0() + Duration::minutes(to),
+            },
+            created_by: "key_1".into(),
+            created_at: t0(),
+        };
+    // ovr_1 adds ann over [0, 60) minutes.
+    let cases = [
+        (
+            attempt("o2", None, Some("ann"), 30, 90),
+            Err("ovr_1".to_owned()),
+        ),
+        (
+            attempt("o3", Some("cy"), Some("ann"), 59, 61),
+            Err("ovr_1".to_owned()),
+        ),
+        (attempt("o4", None, Some("ann"), 60, 90), Ok(())),
+        (attempt("o5", Some("cy"), Some("bob"), 0, 60), Ok(())),
+        (
+            attempt("o6", Some("bob"), None, 10, 20),
+            Err("o5".to_owned()),
+        ),
+    ];
+    for (o, expected) in cases {
+        assert_eq!(
+            store.insert_override(&o).await.unwrap(),
+            expected,
+            "{}",
+            o.id
+        );
+    }
+}
+
+async fn an_operator_in_use_is_not_deleted<S: Contract>(store: S) {
+    an_on_call_schedule(&store).await;
+    // ann is named by the schedule's override; bob by the rotation; nobody names cy...
+    let uses = store.delete_operator("ann").await.unwrap();
+    assert_eq!(uses, Err(vec!["schedules/sch_1".to_owned()]));
+    let uses = store.delete_operator("bob").await.unwrap();
+    assert_eq!(uses, Err(vec!["rotations/rot_1".to_owned()]));
+    store
+        .insert_operator(&operator("dee", "+15550100014"))
+        .await
+        .unwrap();
+    assert_eq!(store.delete_operator("dee").await.unwrap(), Ok(true));
+    assert_eq!(store.delete_operator("dee").await.unwrap(), Ok(false));
+    // ...and one number is one operator.
+    let again = store
+        .insert_operator(&operator("eve", "+15550100011"))
+        .await;
+    assert_eq!(
+        again.unwrap_err().violation(),
+        Some(tocsin::store::Violation::Unique)
     );
 }
 
@@ -433,6 +705,10 @@ macro_rules! check_all {
             events_are_idempotent_by_id,
             a_delivery_is_taken_once_with_its_alarms,
             lists_page_in_id_order_without_gaps_or_repeats,
+            a_roster_naming_a_schedule_expands_when_its_loop_starts,
+            a_roster_of_nobody_on_call_is_exhausted_at_once,
+            overrides_of_one_operator_never_overlap,
+            an_operator_in_use_is_not_deleted,
         )
     };
     ($store:expr; $($check:ident),* $(,)?) => {$({

@@ -155,7 +155,7 @@ mod tests {
         assert!(format!("{error:?}").contains("FOREIGN KEY"), "{error:?}");
 
         let now = chrono::Utc::now();
-        let roster = crate::store::escalation::Roster {
+        let roster = crate::store::escalation::Roster::<crate::store::escalation::Entry> {
             id: "ros_1".into(),
             name: "r".into(),
             members: vec![],

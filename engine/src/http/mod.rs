@@ -13,9 +13,12 @@ pub mod events;
 pub mod incidents;
 pub mod integrations;
 pub mod keys;
+pub mod operators;
 pub mod ops;
 pub mod plugins;
 pub mod rosters;
+pub mod rotations;
+pub mod schedules;
 pub mod serve;
 pub mod twilio;
 pub mod values;
@@ -297,6 +300,9 @@ pub fn router(core: AppState) -> axum::Router {
         .merge(events::router())
         .merge(keys::router())
         .merge(rosters::router())
+        .merge(operators::router())
+        .merge(rotations::router())
+        .merge(schedules::router())
         .merge(ops::router())
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .merge(integrations::router())

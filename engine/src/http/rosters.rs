@@ -4,9 +4,10 @@
 use super::auth::{Caller, Need};
 use super::entities::check_name;
 use super::{ApiError, AppState, Json, Page, next_token};
-use crate::store::escalation::{Member, Roster, Route};
+use crate::store::escalation::{Entry, Member, Roster, Route};
 use crate::store::incidents::new_id;
 use crate::store::keys::Role;
+use crate::store::oncall::{Wanted, expand};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -40,16 +41,30 @@ pub struct RosterRequest {
     pub fallback_url: Option<String>,
 }
 
-/// An operator on a roster, as the API reads and shows it.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+/// An entry of a roster, as the API reads and shows it: one of `{name, phone}` (someone
+/// named outright), `{operatorId}`, `{rotationId}` (whoever holds it) or `{scheduleId}`
+/// (everyone on call on it), expanded when a loop starts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(as = Member)]
 pub struct MemberBody {
-    /// Who.
+    /// Who (with `phone`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(min_length = 1, max_length = 256)]
-    pub name: String,
-    /// E.164 phone number (masked, `…0100`, for everyone but admins).
+    pub name: Option<String>,
+    /// E.164 phone number (with `name`; masked, `…0100`, for everyone but admins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(pattern = r"^\+[1-9][0-9]{1,14}$")]
-    pub phone: String,
+    pub phone: Option<String>,
+    /// An operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator_id: Option<String>,
+    /// A rotation: whoever holds it when the loop starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation_id: Option<String>,
+    /// A schedule: everyone on call on it when the loop starts, in its order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_id: Option<String>,
 }
 
 /// A roster, as the API shows it.
@@ -76,7 +91,7 @@ pub struct RosterView {
 }
 
 /// A roster as `caller` may see it: phone numbers are masked for everyone but admins.
-fn view(roster: Roster, caller: &Caller) -> RosterView {
+fn view(roster: Roster<Entry>, caller: &Caller) -> RosterView {
     let admin = caller.role == Role::Admin;
     RosterView {
         id: roster.id,
@@ -84,13 +99,28 @@ fn view(roster: Roster, caller: &Caller) -> RosterView {
         members: roster
             .members
             .into_iter()
-            .map(|m| MemberBody {
-                phone: if admin {
-                    m.phone.into()
-                } else {
-                    m.phone.masked()
+            .map(|entry| match entry {
+                Entry::Member(m) => MemberBody {
+                    phone: Some(if admin {
+                        m.phone.into()
+                    } else {
+                        m.phone.masked()
+                    }),
+                    name: Some(m.name),
+                    ..MemberBody::default()
                 },
-                name: m.name,
+                Entry::Operator { operator_id } => MemberBody {
+                    operator_id: Some(operator_id),
+                    ..MemberBody::default()
+                },
+                Entry::Rotation { rotation_id } => MemberBody {
+                    rotation_id: Some(rotation_id),
+                    ..MemberBody::default()
+                },
+                Entry::Schedule { schedule_id } => MemberBody {
+                    schedule_id: Some(schedule_id),
+                    ..MemberBody::default()
+                },
             })
             .collect(),
         loops: roster.loops,
@@ -110,42 +140,93 @@ fn check_url(what: &str, url: &str) -> Result<(), ApiError> {
     }
 }
 
-/// A roster request, parsed: every member's number is E.164 and appears once, and the
-/// counts are in range.
+/// A roster request, parsed: every entry is one kind, names something that exists and
+/// appears once, every number is E.164, and the counts are in range.
 struct NewRoster {
     name: String,
-    members: Vec<Member>,
+    members: Vec<Entry>,
     loops: Option<u32>,
     ring_timeout_seconds: Option<u32>,
     fallback_url: Option<String>,
 }
 
-impl TryFrom<RosterRequest> for NewRoster {
-    type Error = ApiError;
+/// One entry of a request, parsed.
+fn entry(i: usize, member: MemberBody) -> Result<Entry, ApiError> {
+    let MemberBody {
+        name,
+        phone,
+        operator_id,
+        rotation_id,
+        schedule_id,
+    } = member;
+    Ok(match (name, phone, operator_id, rotation_id, schedule_id) {
+        (Some(name), Some(phone), None, None, None) => {
+            check_name(&format!("members[{i}].name"), &name)?;
+            let phone = PhoneNumber::parse(&phone)
+                .map_err(|e| ApiError::Unprocessable(format!("members[{i}].phone {e}")))?;
+            Entry::Member(Member {
+                name,
+                phone,
+                operator_id: None,
+            })
+        }
+        (None, None, Some(operator_id), None, None) => Entry::Operator { operator_id },
+        (None, None, None, Some(rotation_id), None) => Entry::Rotation { rotation_id },
+        (None, None, None, None, Some(schedule_id)) => Entry::Schedule { schedule_id },
+        _ => {
+            return Err(ApiError::Unprocessable(format!(
+                "members[{i}] must be exactly one of {{name, phone}}, {{operatorId}}, {{rotationId}} or {{scheduleId}}"
+            )));
+        }
+    })
+}
 
-    fn try_from(request: RosterRequest) -> Result<Self, ApiError> {
+impl NewRoster {
+    async fn parse(core: &AppState, request: RosterRequest) -> Result<Self, ApiError> {
         check_name("name", &request.name)?;
         if request.members.is_empty() || request.members.len() > MEMBER_LIMIT {
             return Err(ApiError::Unprocessable(format!(
-                "members must list 1 to {MEMBER_LIMIT} operators; it lists {}",
+                "members must list 1 to {MEMBER_LIMIT} entries; it lists {}",
                 request.members.len()
             )));
         }
-        let mut members: Vec<Member> = Vec::with_capacity(request.members.len());
+        let mut members: Vec<Entry> = Vec::with_capacity(request.members.len());
         for (i, member) in request.members.into_iter().enumerate() {
-            check_name(&format!("members[{i}].name"), &member.name)?;
-            let phone = PhoneNumber::parse(&member.phone)
-                .map_err(|e| ApiError::Unprocessable(format!("members[{i}].phone {e}")))?;
-            if let Some(j) = members.iter().position(|m| m.phone == phone) {
+            let entry = entry(i, member)?;
+            let same = |other: &Entry| match (other, &entry) {
+                (Entry::Member(a), Entry::Member(b)) => a.phone == b.phone,
+                (a, b) => a == b,
+            };
+            if let Some(j) = members.iter().position(same) {
                 return Err(ApiError::Unprocessable(format!(
-                    "members[{i}].phone repeats members[{j}].phone"
+                    "members[{i}] repeats members[{j}]"
                 )));
             }
-            members.push(Member {
-                name: member.name,
-                phone,
-            });
+            members.push(entry);
         }
+        let now = core.clock.now();
+        let found = core
+            .store
+            .directory(&Wanted::entries(&members), now, now)
+            .await?;
+        for (i, entry) in members.iter().enumerate() {
+            let missing =
+                match entry {
+                    Entry::Member(_) => None,
+                    Entry::Operator { operator_id: id } => (!found.operators.contains_key(id))
+                        .then_some(("operatorId", id, "operator")),
+                    Entry::Rotation { rotation_id: id } => (!found.rotations.contains_key(id))
+                        .then_some(("rotationId", id, "rotation")),
+                    Entry::Schedule { schedule_id: id } => (!found.schedules.contains_key(id))
+                        .then_some(("scheduleId", id, "schedule")),
+                };
+            if let Some((field, id, what)) = missing {
+                return Err(ApiError::Unprocessable(format!(
+                    "members[{i}].{field} {id:?}: no such {what}"
+                )));
+            }
+        }
+
         if let Some(loops) = request.loops
             && !(1..=10).contains(&loops)
         {
@@ -173,10 +254,13 @@ impl TryFrom<RosterRequest> for NewRoster {
     }
 }
 
-fn audit_detail(roster: &Roster) -> serde_json::Value {
+fn audit_detail(roster: &Roster<Entry>) -> serde_json::Value {
     serde_json::json!({
         "name": roster.name,
-        "members": roster.members.iter().map(|m| serde_json::json!({"name": m.name, "phone": m.phone.masked()})).collect::<Vec<_>>(),
+        "members": roster.members.iter().map(|entry| match entry {
+            Entry::Member(m) => serde_json::json!({"name": m.name, "phone": m.phone.masked()}),
+            other => serde_json::to_value(other).expect("an entry serializes"),
+        }).collect::<Vec<_>>(),
         "loops": roster.loops,
         "ringTimeoutSeconds": roster.ring_timeout_seconds,
         "fallbackUrl": roster.fallback_url,
@@ -198,7 +282,7 @@ async fn create_roster(
     Json(request): Json<RosterRequest>,
 ) -> Result<(StatusCode, Json<RosterView>), ApiError> {
     caller.require(Need::Admin)?;
-    let request = NewRoster::try_from(request)?;
+    let request = NewRoster::parse(&core, request).await?;
     let now = core.clock.now();
     let roster = Roster {
         id: new_id("ros"),
@@ -244,7 +328,7 @@ async fn list_rosters(
     }))
 }
 
-async fn find_roster(core: &AppState, id: &str) -> Result<Roster, ApiError> {
+async fn find_roster(core: &AppState, id: &str) -> Result<Roster<Entry>, ApiError> {
     core.store
         .roster(id)
         .await?
@@ -277,7 +361,7 @@ async fn update_roster(
 ) -> Result<Json<RosterView>, ApiError> {
     caller.require(Need::Admin)?;
     let before = find_roster(&core, &id).await?;
-    let request = NewRoster::try_from(request)?;
+    let request = NewRoster::parse(&core, request).await?;
     let now = core.clock.now();
     let roster = Roster {
         name: request.name,
@@ -334,6 +418,69 @@ async fn delete_roster(
             Ok(StatusCode::NO_CONTENT)
         }
     }
+}
+
+/// Someone a loop would call.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolvedMember {
+    /// Who.
+    pub name: String,
+    /// Number (masked for everyone but admins).
+    pub phone: String,
+    /// The operator, when an entry named one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operator_id: Option<String>,
+}
+
+/// A dry run of a roster's expansion.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Resolution {
+    /// The instant.
+    pub at: DateTime<Utc>,
+    /// Whom a loop starting then would call, in order.
+    pub members: Vec<ResolvedMember>,
+    /// Each entry with the operators it gave.
+    pub entries: Vec<serde_json::Value>,
+}
+
+/// Whom a loop starting at an instant (default now) would call: each entry expanded, in
+/// order, each number once. Nothing is called.
+#[utoipa::path(get, path = "/rosters/{roster_id}/resolve", tag = "escalation",
+    params(("roster_id" = String, Path, description = "Roster id"), super::schedules::At),
+    responses((status = 200, body = Resolution)))]
+async fn resolve_roster(
+    State(core): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(at): Query<super::schedules::At>,
+) -> Result<Json<Resolution>, ApiError> {
+    caller.require(Need::Read)?;
+    let roster = find_roster(&core, &id).await?;
+    let at = at.at.unwrap_or_else(|| core.clock.now());
+    let directory = core
+        .store
+        .directory(
+            &Wanted::roster(&roster),
+            at,
+            at + chrono::Duration::microseconds(1),
+        )
+        .await?;
+    let expansion = expand(&roster, &directory, at);
+    Ok(Json(Resolution {
+        at,
+        members: expansion
+            .roster
+            .members
+            .into_iter()
+            .map(|m| ResolvedMember {
+                phone: super::operators::shown(&m.phone, &caller),
+                name: m.name,
+                operator_id: m.operator_id,
+            })
+            .collect(),
+        entries: expansion.entries,
+    }))
 }
 
 /// What a route matches; absent criteria match anything, and a route with none is the
@@ -597,6 +744,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_roster, list_rosters))
         .routes(routes!(get_roster, update_roster, delete_roster))
+        .routes(routes!(resolve_roster))
         .routes(routes!(create_route, list_routes))
         .routes(routes!(get_route, update_route, delete_route))
 }

@@ -4,32 +4,68 @@
 //! late or out-of-order webhooks find nothing to change.
 
 use super::Result;
+use super::oncall::{Directory, Wanted, expand};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tocsin_domain::call_loop::{self as machine, Action, Loop, NotPlaced, Note, Outcome, Reply};
+use tocsin_domain::call_loop::{
+    self as machine, Action, Loop, LoopState, NotPlaced, Note, Outcome, Reply,
+};
 use tocsin_sdk::time::Timestamp;
 use tocsin_twilio::{CallStatus, PhoneNumber};
 
-/// An operator on a roster.
+/// Someone a loop calls: a member of a loop's copy of its roster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Member {
     /// Who.
     pub name: String,
     /// Where they are called.
     pub phone: PhoneNumber,
+    /// The operator they are, when the roster named one (directly, or through a rotation or
+    /// schedule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator_id: Option<String>,
 }
 
-/// An ordered list of operators called one by one.
+/// An entry of a roster: someone named outright, or who is on call for an operator, a
+/// rotation or a schedule when a loop starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Entry {
+    /// A name and number.
+    Member(Member),
+    /// This operator.
+    #[serde(rename_all = "camelCase")]
+    Operator {
+        /// Id.
+        operator_id: String,
+    },
+    /// Whoever holds this rotation.
+    #[serde(rename_all = "camelCase")]
+    Rotation {
+        /// Id.
+        rotation_id: String,
+    },
+    /// Everyone on call on this schedule, in its order.
+    #[serde(rename_all = "camelCase")]
+    Schedule {
+        /// Id.
+        schedule_id: String,
+    },
+}
+
+/// An ordered list of operators called one by one. As defined, its members are
+/// [`Entry`]s; a loop keeps a copy expanded into [`Member`]s when it starts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Roster {
+pub struct Roster<M = Member> {
     /// Id.
     pub id: String,
     /// Name.
     pub name: String,
     /// In calling order.
-    pub members: Vec<Member>,
+    pub members: Vec<M>,
     /// How many times the whole roster is called before giving up.
     pub loops: u32,
     /// Seconds a phone rings before the call counts as unanswered.
@@ -147,6 +183,14 @@ pub struct Opened<'a> {
     pub at: Timestamp,
 }
 
+/// The instants a batch of newly opened incidents spans, `[first, last]` as a half-open
+/// range: what expanding their rosters reads is loaded once for all of them.
+pub(crate) fn span(opened: &[Opened<'_>]) -> (Timestamp, Timestamp) {
+    let first = opened.iter().map(|o| o.at).min().unwrap_or_default();
+    let last = opened.iter().map(|o| o.at).max().unwrap_or_default();
+    (first, last + chrono::Duration::microseconds(1))
+}
+
 /// What a webhook said besides its event, for the timeline.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Said<'a> {
@@ -158,11 +202,25 @@ pub(crate) struct Said<'a> {
 /// The route and roster that (alert, template, owner) leads to, once looked up.
 pub(crate) type RouteKey<'a> = (&'a str, &'a str, Option<&'a str>);
 
+/// Where a route leads: its id, the roster, and what expanding the roster reads.
+pub(crate) type Routed = Option<(String, Roster<Entry>, Directory)>;
+
+/// A loop to insert: (incident, roster id, the expanded roster as JSON text, at, state,
+/// fallback). A roster that expands to nobody starts EXHAUSTED, its fallback pending.
+pub(crate) type NewLoop<'a> = (
+    &'a str,
+    String,
+    String,
+    Timestamp,
+    &'static str,
+    Option<&'static str>,
+);
+
 /// What starting the loops of newly opened incidents writes.
 #[derive(Debug, Default)]
 pub(crate) struct LoopPlan<'a> {
-    /// Loops to insert, in serving order: (incident, roster id, roster as JSON text, at).
-    pub loops: Vec<(&'a str, String, String, Timestamp)>,
+    /// Loops to insert, in serving order.
+    pub loops: Vec<NewLoop<'a>>,
     /// Timeline entries: (incident, at, kind, detail).
     pub entries: Vec<(String, Timestamp, &'static str, serde_json::Value)>,
     /// For each incident, the roster its loop rings.
@@ -171,7 +229,10 @@ pub(crate) struct LoopPlan<'a> {
 
 /// Decides which of the newly `opened` incidents get a call loop, given the route each one's
 /// (alert, template, owner) leads to (the most specific route wins; `None` when no route
-/// leads to a roster with members).
+/// leads to a roster). Each loop's roster is expanded at its incident's opening: who is on
+/// call then is who it calls (`roster-resolved` on the timeline, when the roster names
+/// operators, rotations or schedules). A roster that expands to nobody is exhausted at
+/// once (`no-one-on-call`), and its fallback fires.
 ///
 /// `phones` is what places the calls, as [`crate::escalation::Escalation::provider`] names
 /// it, and goes on the timeline. Without a phone provider (`"unavailable"`) no loop
@@ -179,7 +240,7 @@ pub(crate) struct LoopPlan<'a> {
 /// route would have rung, so nobody mistakes silence for an answer.
 pub(crate) fn plan_loops<'a>(
     opened: &'a [Opened<'a>],
-    routes: &std::collections::HashMap<RouteKey<'a>, Option<(String, Roster)>>,
+    routes: &std::collections::HashMap<RouteKey<'a>, Routed>,
     phones: &str,
 ) -> LoopPlan<'a> {
     let phoning = phones != "unavailable";
@@ -192,18 +253,59 @@ pub(crate) fn plan_loops<'a>(
                 o.at,
                 "escalation-unavailable",
                 json!({"reason": "no Twilio account is configured (TWILIO_ACCOUNT_SID is unset): nobody is phoned",
-                       "rosterId": route.map(|(_, r)| &r.id), "routeId": route.map(|(id, _)| id)}),
+                       "rosterId": route.map(|(_, r, _)| &r.id), "routeId": route.map(|(id, _, _)| id)}),
             ));
             plan.started.push(None);
             continue;
         }
-        let Some((route_id, roster)) = route else {
+        let Some((route_id, defined, directory)) = route else {
             plan.started.push(None);
             continue;
         };
+        let expansion = expand(defined, directory, o.at);
+        let roster = &expansion.roster;
+        if !Wanted::roster(defined).is_empty() {
+            plan.entries.push((
+                o.incident_id.to_owned(),
+                o.at,
+                "roster-resolved",
+                json!({"rosterId": roster.id, "entries": expansion.entries,
+                       "members": roster.members.iter().map(|m| json!({"name": m.name, "operatorId": m.operator_id, "phone": m.phone.masked()})).collect::<Vec<_>>()}),
+            ));
+        }
         let roster_json = serde_json::to_string(roster).expect("a roster serializes");
-        plan.loops
-            .push((o.incident_id, roster.id.clone(), roster_json, o.at));
+        if roster.members.is_empty() {
+            plan.loops.push((
+                o.incident_id,
+                roster.id.clone(),
+                roster_json,
+                o.at,
+                LoopState::Exhausted.as_str(),
+                Some("PENDING"),
+            ));
+            plan.entries.push((
+                o.incident_id.to_owned(),
+                o.at,
+                "no-one-on-call",
+                json!({"rosterId": roster.id, "roster": roster.name, "routeId": route_id}),
+            ));
+            plan.entries.push((
+                o.incident_id.to_owned(),
+                o.at,
+                "escalation-exhausted",
+                json!({"calls": 0, "loops": roster.loops}),
+            ));
+            plan.started.push(Some(roster.id.clone()));
+            continue;
+        }
+        plan.loops.push((
+            o.incident_id,
+            roster.id.clone(),
+            roster_json,
+            o.at,
+            LoopState::Active.as_str(),
+            None,
+        ));
         plan.entries.push((
             o.incident_id.to_owned(),
             o.at,
@@ -349,15 +451,15 @@ pub(crate) static NEXT_CALL: std::sync::LazyLock<String> = std::sync::LazyLock::
 
 super::dispatch! {
     /// Creates a roster.
-    fn insert_roster(&self, roster: &Roster) -> Result<()>;
+    fn insert_roster(&self, roster: &Roster<Entry>) -> Result<()>;
     /// Replaces a roster's fields; false when there is no such roster.
-    fn update_roster(&self, roster: &Roster) -> Result<bool>;
+    fn update_roster(&self, roster: &Roster<Entry>) -> Result<bool>;
     /// Deletes a roster; `Err` lists the routes that still use it.
     fn delete_roster(&self, id: &str) -> Result<Result<bool, Vec<String>>>;
     /// One roster.
-    fn roster(&self, id: &str) -> Result<Option<Roster>>;
+    fn roster(&self, id: &str) -> Result<Option<Roster<Entry>>>;
     /// Rosters in id order after `after_id`.
-    fn list_rosters(&self, after_id: Option<&str>, limit: i64) -> Result<Vec<Roster>>;
+    fn list_rosters(&self, after_id: Option<&str>, limit: i64) -> Result<Vec<Roster<Entry>>>;
     /// How many rosters there are.
     fn count_rosters(&self) -> Result<i64>;
     /// Creates a route.

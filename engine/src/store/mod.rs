@@ -13,6 +13,7 @@ pub mod incidents;
 pub mod ingest;
 pub mod integrations;
 pub mod keys;
+pub mod oncall;
 pub mod postgres;
 pub mod seam;
 pub mod sqlite;

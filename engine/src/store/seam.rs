@@ -8,9 +8,12 @@
 
 use super::Result;
 use super::data::Event;
-use super::escalation::{Answer, CallRecord, Fallback, Opened, PendingCall, Roster, Route};
+use super::escalation::{Answer, CallRecord, Entry, Fallback, Opened, PendingCall, Roster, Route};
 use super::incidents::{Change, Incident, IncidentFilter, Observation, TimelineEntry};
 use super::ingest::Write;
+use super::oncall::{
+    Directory, Operator, OverrideRecord, RotationRecord, ScheduleRecord, Uses, Wanted,
+};
 use std::future::Future;
 use tocsin_domain::call_loop::NotPlaced;
 use tocsin_sdk::Entity;
@@ -240,18 +243,50 @@ impl Data for super::Store {
 /// Rosters and routes, as the call loops read them.
 pub trait Rosters: Send + Sync {
     /// Creates a roster.
-    fn insert_roster(&self, roster: &Roster) -> impl Future<Output = Result<()>> + Send;
+    fn insert_roster(&self, roster: &Roster<Entry>) -> impl Future<Output = Result<()>> + Send;
 
     /// Creates a route.
     fn insert_route(&self, route: &Route) -> impl Future<Output = Result<()>> + Send;
 }
 
 impl Rosters for super::Store {
-    async fn insert_roster(&self, roster: &Roster) -> Result<()> {
+    async fn insert_roster(&self, roster: &Roster<Entry>) -> Result<()> {
         super::Store::insert_roster(self, roster).await
     }
 
     async fn insert_route(&self, route: &Route) -> Result<()> {
         super::Store::insert_route(self, route).await
     }
+}
+
+/// Who is on call: what a loop's start expands its roster from.
+pub trait OnCall: Send + Sync {
+    /// Creates an operator; a number already taken is a unique violation.
+    fn insert_operator(&self, operator: &Operator) -> impl Future<Output = Result<()>> + Send;
+
+    /// Deletes an operator nothing names; `Err` lists what does.
+    fn delete_operator(&self, id: &str) -> impl Future<Output = Result<Result<bool, Uses>>> + Send;
+
+    /// Creates a rotation.
+    fn insert_rotation(&self, rotation: &RotationRecord)
+    -> impl Future<Output = Result<()>> + Send;
+
+    /// Creates a schedule.
+    fn insert_schedule(&self, schedule: &ScheduleRecord)
+    -> impl Future<Output = Result<()>> + Send;
+
+    /// Adds an override unless one of the same schedule overlaps it and involves one of
+    /// its operators (`Err` names that one).
+    fn insert_override(
+        &self,
+        o: &OverrideRecord,
+    ) -> impl Future<Output = Result<Result<(), String>>> + Send;
+
+    /// What expanding `wanted` over `[from, to)` reads.
+    fn directory(
+        &self,
+        wanted: &Wanted,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> impl Future<Output = Result<Directory>> + Send;
 }

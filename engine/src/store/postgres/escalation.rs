@@ -8,23 +8,23 @@
 use super::incidents::{acknowledge, timeline, timeline_many};
 use super::{Postgres, rows_json};
 use crate::store::escalation::{
-    Answer, CallRecord, ENDED, Fallback, LoopPlan, NEXT_CALL, Opened, PendingCall, Roster, Route,
-    Said, call_started, note_entry, plan_loops, plan_stops,
+    Answer, CallRecord, ENDED, Entry, Fallback, LoopPlan, NEXT_CALL, Opened, PendingCall, Roster,
+    Route, RouteKey, Routed, Said, call_started, note_entry, plan_loops, plan_stops, span,
 };
 use crate::store::incidents::new_id;
+use crate::store::oncall::{Wanted, load_directory};
 use crate::store::{Error, Result, json};
 use serde_json::json;
 use sqlx::postgres::PgRow;
 use sqlx::{Row, Transaction};
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
+use std::collections::{HashMap, hash_map};
 use tocsin_domain::call_loop::{
     self as machine, Action, Event, Keypad, Loop, LoopState, NotPlaced, Note, Outcome, Transition,
 };
 use tocsin_sdk::time::Timestamp;
 use tocsin_twilio::CallStatus;
 
-fn roster_from_row(row: &PgRow) -> Result<Roster> {
+fn roster_from_row(row: &PgRow) -> Result<Roster<Entry>> {
     Ok(Roster {
         id: row.get("id"),
         name: row.get("name"),
@@ -71,13 +71,14 @@ fn call_from_row(row: &PgRow) -> CallRecord {
 
 const CALL_COLUMNS: &str = "c.*, (e.roster->>'ringTimeoutSeconds')::bigint AS ring_timeout_seconds";
 
-/// The most specific route for (alert, template, owner), and its roster with members.
+/// The most specific route for (alert, template, owner), its roster, and what expanding the
+/// roster at `[from, to)` reads.
 async fn route_for(
     tx: &mut Transaction<'_, sqlx::Postgres>,
-    alert_id: &str,
-    template_id: &str,
-    owner_id: Option<&str>,
-) -> Result<Option<(String, Roster)>> {
+    (alert_id, template_id, owner_id): RouteKey<'_>,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Routed> {
     let route = sqlx::query(
         "SELECT r.id AS route_id, ro.* FROM routes r JOIN rosters ro ON ro.id = r.roster_id
          WHERE (r.alert_id IS NULL OR r.alert_id = $1)
@@ -96,7 +97,8 @@ async fn route_for(
         return Ok(None);
     };
     let roster = roster_from_row(&row)?;
-    Ok((!roster.members.is_empty()).then(|| (row.get("route_id"), roster)))
+    let directory = load_directory(&mut **tx, &Wanted::roster(&roster), from, to).await?;
+    Ok(Some((row.get("route_id"), roster, directory)))
 }
 
 /// Starts the call loops of newly opened incidents (see [`plan_loops`]); their places in
@@ -107,10 +109,11 @@ pub(super) async fn start_escalations(
     phones: &str,
 ) -> Result<Vec<Option<String>>> {
     let mut routes = HashMap::new();
+    let (from, to) = span(opened);
     for o in opened {
         let key = (o.alert_id, o.template_id, o.owner_id);
-        if let Entry::Vacant(vacant) = routes.entry(key) {
-            vacant.insert(route_for(tx, o.alert_id, o.template_id, o.owner_id).await?);
+        if let hash_map::Entry::Vacant(vacant) = routes.entry(key) {
+            vacant.insert(route_for(tx, key, from, to).await?);
         }
     }
     let LoopPlan {
@@ -120,8 +123,8 @@ pub(super) async fn start_escalations(
     } = plan_loops(opened, &routes, phones);
     if !loops.is_empty() {
         sqlx::query(
-            "INSERT INTO escalations (incident_id, roster_id, roster, state, step, ready_at, created_at, updated_at)
-             SELECT r->>0, r->>1, (r->>2)::json, 'ACTIVE', 0, nextval('escalation_queue'),
+            "INSERT INTO escalations (incident_id, roster_id, roster, state, step, ready_at, fallback, created_at, updated_at)
+             SELECT r->>0, r->>1, (r->>2)::json, r->>4, 0, nextval('escalation_queue'), r->>5,
                  (r->>3)::timestamptz, (r->>3)::timestamptz
              FROM (SELECT r FROM json_array_elements($1::json) WITH ORDINALITY AS t (r, n) ORDER BY n) rows
              ON CONFLICT DO NOTHING",
@@ -378,7 +381,7 @@ async fn call_for(
 }
 
 impl Postgres {
-    pub async fn insert_roster(&self, roster: &Roster) -> Result<()> {
+    pub async fn insert_roster(&self, roster: &Roster<Entry>) -> Result<()> {
         sqlx::query(
             "INSERT INTO rosters (id, name, members, loops, ring_timeout_seconds, fallback_url, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -396,7 +399,7 @@ impl Postgres {
         Ok(())
     }
 
-    pub async fn update_roster(&self, roster: &Roster) -> Result<bool> {
+    pub async fn update_roster(&self, roster: &Roster<Entry>) -> Result<bool> {
         Ok(sqlx::query(
             "UPDATE rosters SET name = $1, members = $2, loops = $3, ring_timeout_seconds = $4, fallback_url = $5,
                  updated_at = $6
@@ -439,7 +442,7 @@ impl Postgres {
         Ok(Ok(deleted))
     }
 
-    pub async fn roster(&self, id: &str) -> Result<Option<Roster>> {
+    pub async fn roster(&self, id: &str) -> Result<Option<Roster<Entry>>> {
         sqlx::query("SELECT * FROM rosters WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
@@ -448,7 +451,11 @@ impl Postgres {
             .transpose()
     }
 
-    pub async fn list_rosters(&self, after_id: Option<&str>, limit: i64) -> Result<Vec<Roster>> {
+    pub async fn list_rosters(
+        &self,
+        after_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Roster<Entry>>> {
         let rows = sqlx::query("SELECT * FROM rosters WHERE id > $1 ORDER BY id LIMIT $2")
             .bind(after_id.unwrap_or(""))
             .bind(limit)
@@ -554,8 +561,8 @@ impl Postgres {
         let id = new_id("call");
         let member = pending.member();
         let inserted = sqlx::query(
-            "INSERT INTO calls (id, incident_id, step, loop_index, position, member, phone, status, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'placing', $8, $8) ON CONFLICT DO NOTHING",
+            "INSERT INTO calls (id, incident_id, step, loop_index, position, member, phone, operator_id, status, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $9, 'placing', $8, $8) ON CONFLICT DO NOTHING",
         )
         .bind(&id)
         .bind(&pending.incident_id)
@@ -565,6 +572,7 @@ impl Postgres {
         .bind(&member.name)
         .bind(member.phone.as_str())
         .bind(at)
+        .bind(&member.operator_id)
         .execute(&mut *tx)
         .await?
         .rows_affected()

@@ -6,22 +6,22 @@
 use super::incidents::{acknowledge, timeline, timeline_many};
 use super::{Sqlite, instant, micros, rows_json};
 use crate::store::escalation::{
-    Answer, CallRecord, ENDED, Fallback, LoopPlan, NEXT_CALL, Opened, PendingCall, Roster, Route,
-    Said, call_started, note_entry, plan_loops, plan_stops,
+    Answer, CallRecord, ENDED, Entry, Fallback, LoopPlan, NEXT_CALL, Opened, PendingCall, Roster,
+    Route, RouteKey, Routed, Said, call_started, note_entry, plan_loops, plan_stops, span,
 };
 use crate::store::incidents::new_id;
+use crate::store::oncall::{Wanted, load_directory};
 use crate::store::{Error, Result, json};
 use serde_json::json;
 use sqlx::{Row, Transaction};
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
+use std::collections::{HashMap, hash_map};
 use tocsin_domain::call_loop::{
     self as machine, Action, Event, Keypad, Loop, LoopState, NotPlaced, Note, Outcome, Transition,
 };
 use tocsin_sdk::time::Timestamp;
 use tocsin_twilio::CallStatus;
 
-fn roster_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Roster> {
+fn roster_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Roster<Entry>> {
     Ok(Roster {
         id: row.get("id"),
         name: row.get("name"),
@@ -67,13 +67,14 @@ const CALL_COLUMNS: &str =
 
 /// The route an incident of this alert, template and owner takes, and its roster: the most
 /// specific route wins (an alert's own route, then an owner's, then a template's, then the
-/// default; the oldest among equals). `None` when no route leads to a roster with members.
+/// default; the oldest among equals), with what expanding the roster at `[from, to)` reads.
+/// `None` when no route leads to a roster.
 async fn route_for(
     tx: &mut Transaction<'_, sqlx::Sqlite>,
-    alert_id: &str,
-    template_id: &str,
-    owner_id: Option<&str>,
-) -> Result<Option<(String, Roster)>> {
+    (alert_id, template_id, owner_id): RouteKey<'_>,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Routed> {
     let route = sqlx::query(
         "SELECT r.id AS route_id, ro.* FROM routes r JOIN rosters ro ON ro.id = r.roster_id
          WHERE (r.alert_id IS NULL OR r.alert_id = ?)
@@ -91,7 +92,8 @@ async fn route_for(
         return Ok(None);
     };
     let roster = roster_from_row(&row)?;
-    Ok((!roster.members.is_empty()).then(|| (row.get("route_id"), roster)))
+    let directory = load_directory(&mut **tx, &Wanted::roster(&roster), from, to).await?;
+    Ok(Some((row.get("route_id"), roster, directory)))
 }
 
 /// Starts the call loops of newly opened incidents (see [`plan_loops`]): one route lookup
@@ -102,10 +104,11 @@ pub(super) async fn start_escalations(
     phones: &str,
 ) -> Result<Vec<Option<String>>> {
     let mut routes = HashMap::new();
+    let (from, to) = span(opened);
     for o in opened {
         let key = (o.alert_id, o.template_id, o.owner_id);
-        if let Entry::Vacant(vacant) = routes.entry(key) {
-            vacant.insert(route_for(tx, o.alert_id, o.template_id, o.owner_id).await?);
+        if let hash_map::Entry::Vacant(vacant) = routes.entry(key) {
+            vacant.insert(route_for(tx, key, from, to).await?);
         }
     }
     let LoopPlan {
@@ -116,13 +119,15 @@ pub(super) async fn start_escalations(
     if !loops.is_empty() {
         let rows: Vec<_> = loops
             .iter()
-            .map(|(incident, roster_id, roster, at)| (incident, roster_id, roster, micros(*at)))
+            .map(|(incident, roster_id, roster, at, state, fallback)| {
+                (incident, roster_id, roster, micros(*at), state, fallback)
+            })
             .collect();
         // Loops are served in `ready_at` order: these go after every loop already waiting.
         sqlx::query(
-            "INSERT INTO escalations (incident_id, roster_id, roster, state, step, ready_at, created_at, updated_at)
-             SELECT value->>0, value->>1, value->>2, 'ACTIVE', 0,
-                 (SELECT COALESCE(MAX(ready_at), 0) FROM escalations) + key + 1, value->>3, value->>3
+            "INSERT INTO escalations (incident_id, roster_id, roster, state, step, ready_at, fallback, created_at, updated_at)
+             SELECT value->>0, value->>1, value->>2, value->>4, 0,
+                 (SELECT COALESCE(MAX(ready_at), 0) FROM escalations) + key + 1, value->>5, value->>3, value->>3
              FROM json_each(?) WHERE true ORDER BY key
              ON CONFLICT DO NOTHING",
         )
@@ -372,7 +377,7 @@ async fn call_for(
 
 impl Sqlite {
     /// Creates a roster.
-    pub async fn insert_roster(&self, roster: &Roster) -> Result<()> {
+    pub async fn insert_roster(&self, roster: &Roster<Entry>) -> Result<()> {
         sqlx::query(
             "INSERT INTO rosters (id, name, members, loops, ring_timeout_seconds, fallback_url, created_at, updated_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -391,7 +396,7 @@ impl Sqlite {
     }
 
     /// Replaces a roster's fields; false when there is no such roster.
-    pub async fn update_roster(&self, roster: &Roster) -> Result<bool> {
+    pub async fn update_roster(&self, roster: &Roster<Entry>) -> Result<bool> {
         Ok(sqlx::query(
             "UPDATE rosters SET name = ?, members = ?, loops = ?, ring_timeout_seconds = ?, fallback_url = ?, updated_at = ?
              WHERE id = ?",
@@ -430,7 +435,7 @@ impl Sqlite {
     }
 
     /// One roster.
-    pub async fn roster(&self, id: &str) -> Result<Option<Roster>> {
+    pub async fn roster(&self, id: &str) -> Result<Option<Roster<Entry>>> {
         sqlx::query("SELECT * FROM rosters WHERE id = ?")
             .bind(id)
             .fetch_optional(self.pool())
@@ -440,7 +445,11 @@ impl Sqlite {
     }
 
     /// Rosters in id order after `after_id`.
-    pub async fn list_rosters(&self, after_id: Option<&str>, limit: i64) -> Result<Vec<Roster>> {
+    pub async fn list_rosters(
+        &self,
+        after_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Roster<Entry>>> {
         let rows = sqlx::query("SELECT * FROM rosters WHERE id > ? ORDER BY id LIMIT ?")
             .bind(after_id.unwrap_or(""))
             .bind(limit)
@@ -559,8 +568,8 @@ impl Sqlite {
         let id = new_id("call");
         let member = pending.member();
         let inserted = sqlx::query(
-            "INSERT INTO calls (id, incident_id, step, loop_index, position, member, phone, status, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, 'placing', ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO calls (id, incident_id, step, loop_index, position, member, phone, operator_id, status, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'placing', ?, ?) ON CONFLICT DO NOTHING",
         )
         .bind(&id)
         .bind(&pending.incident_id)
@@ -569,6 +578,7 @@ impl Sqlite {
         .bind(i64::from(pending.position()))
         .bind(&member.name)
         .bind(member.phone.as_str())
+        .bind(&member.operator_id)
         .bind(micros(at))
         .bind(micros(at))
         .execute(&mut *tx)

@@ -8,6 +8,7 @@ mod incidents;
 mod ingest;
 mod integrations;
 mod keys;
+mod oncall;
 mod templates;
 
 use super::Result;

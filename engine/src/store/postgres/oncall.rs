@@ -1,0 +1,443 @@
+//! Operators, rotations, schedules and overrides, in PostgreSQL.
+
+use super::{Postgres, rows_json};
+use crate::store::Result;
+use crate::store::json;
+use crate::store::oncall::{
+    Directory, DirectoryRows, Operator, OverrideRecord, RotationRecord, ScheduleRecord, Uses,
+    Wanted, load_directory, phone, time_zone,
+};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+use tocsin_domain::oncall::{Override, Rotation, ShiftUnit};
+use tocsin_sdk::time::Timestamp;
+
+fn operator_from_row(row: &PgRow) -> Result<Operator> {
+    Ok(Operator {
+        id: row.get("id"),
+        name: row.get("name"),
+        phone: phone(row.get("phone"))?,
+        sms_phone: row
+            .get::<Option<&str>, _>("sms_phone")
+            .map(phone)
+            .transpose()?,
+        time_zone: row.get("time_zone"),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    })
+}
+
+fn rotation_from_row(row: &PgRow) -> Result<RotationRecord> {
+    let unit: &str = row.get("unit");
+    Ok(RotationRecord {
+        id: row.get("id"),
+        name: row.get("name"),
+        rotation: Rotation {
+            time_zone: time_zone(row.get("time_zone"))?,
+            unit: ShiftUnit::parse(unit)
+                .ok_or_else(|| crate::store::Error::Corrupt(format!("rotation unit {unit:?}")))?,
+            shift_length: row.get::<i64, _>("shift_length") as u32,
+            handoff_at: row.get("handoff_at"),
+            participants: json(row.get("participants"))?,
+        },
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    })
+}
+
+fn schedule_from_row(row: &PgRow) -> Result<ScheduleRecord> {
+    Ok(ScheduleRecord {
+        id: row.get("id"),
+        name: row.get("name"),
+        time_zone: time_zone(row.get("time_zone"))?,
+        rules: json(row.get("rules"))?,
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    })
+}
+
+fn override_from_row(row: &PgRow) -> OverrideRecord {
+    OverrideRecord {
+        id: row.get("id"),
+        schedule_id: row.get("schedule_id"),
+        rule: Override {
+            add: row.get("add_id"),
+            remove: row.get("remove_id"),
+            start: row.get("starts_at"),
+            end: row.get("ends_at"),
+        },
+        created_by: row.get("created_by"),
+        created_at: row.get("created_at"),
+    }
+}
+
+impl DirectoryRows for PgConnection {
+    async fn schedules(&mut self, ids: &[String]) -> Result<Vec<ScheduleRecord>> {
+        let rows = sqlx::query("SELECT * FROM schedules WHERE id = ANY($1)")
+            .bind(ids)
+            .fetch_all(&mut *self)
+            .await?;
+        rows.iter().map(schedule_from_row).collect()
+    }
+
+    async fn overrides(
+        &mut self,
+        schedule_ids: &[String],
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<OverrideRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM schedule_overrides
+             WHERE schedule_id = ANY($1) AND ends_at > $2 AND starts_at < $3
+             ORDER BY starts_at, id",
+        )
+        .bind(schedule_ids)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *self)
+        .await?;
+        Ok(rows.iter().map(override_from_row).collect())
+    }
+
+    async fn rotations(&mut self, ids: &[String]) -> Result<Vec<RotationRecord>> {
+        let rows = sqlx::query("SELECT * FROM rotations WHERE id = ANY($1)")
+            .bind(ids)
+            .fetch_all(&mut *self)
+            .await?;
+        rows.iter().map(rotation_from_row).collect()
+    }
+
+    async fn operators(&mut self, ids: &[String]) -> Result<Vec<Operator>> {
+        let rows = sqlx::query("SELECT * FROM operators WHERE id = ANY($1)")
+            .bind(ids)
+            .fetch_all(&mut *self)
+            .await?;
+        rows.iter().map(operator_from_row).collect()
+    }
+}
+
+/// What names `id` as `field` in a JSON array column (`$.operatorId` of roster entries,
+/// a participant, a rule's target): "table/id" for each.
+async fn users(tx: &mut PgConnection, sql: &str, table: &str, id: &str) -> Result<Uses> {
+    let ids: Vec<String> = sqlx::query_scalar(sql).bind(id).fetch_all(&mut *tx).await?;
+    Ok(ids.into_iter().map(|i| format!("{table}/{i}")).collect())
+}
+
+const ROSTERS_NAMING: &str =
+    "SELECT DISTINCT r.id FROM rosters r, json_array_elements(r.members::json) m
+     WHERE m->>'operatorId' = $1 OR m->>'rotationId' = $1 OR m->>'scheduleId' = $1
+     ORDER BY r.id";
+
+impl Postgres {
+    pub async fn insert_operator(&self, o: &Operator) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO operators (id, name, phone, sms_phone, time_zone, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&o.id)
+        .bind(&o.name)
+        .bind(o.phone.as_str())
+        .bind(o.sms_phone.as_ref().map(|p| p.as_str()))
+        .bind(&o.time_zone)
+        .bind(o.created_at)
+        .bind(o.updated_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn update_operator(&self, o: &Operator) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE operators SET name = $1, phone = $2, sms_phone = $3, time_zone = $4, updated_at = $5
+             WHERE id = $6",
+        )
+        .bind(&o.name)
+        .bind(o.phone.as_str())
+        .bind(o.sms_phone.as_ref().map(|p| p.as_str()))
+        .bind(&o.time_zone)
+        .bind(o.updated_at)
+        .bind(&o.id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn delete_operator(&self, id: &str) -> Result<Result<bool, Uses>> {
+        let mut tx = self.begin().await?;
+        let mut uses = users(&mut tx, ROSTERS_NAMING, "rosters", id).await?;
+        uses.extend(
+            users(
+                &mut tx,
+                "SELECT DISTINCT r.id FROM rotations r, json_array_elements_text(r.participants::json) p
+                 WHERE p = $1 ORDER BY r.id",
+                "rotations",
+                id,
+            )
+            .await?,
+        );
+        uses.extend(
+            users(
+                &mut tx,
+                "SELECT id FROM schedules s WHERE EXISTS (
+                     SELECT 1 FROM json_array_elements(s.rules::json) r WHERE r->>'operatorId' = $1)
+                 OR EXISTS (SELECT 1 FROM schedule_overrides o WHERE o.schedule_id = s.id
+                            AND (o.add_id = $1 OR o.remove_id = $1))
+                 ORDER BY id",
+                "schedules",
+                id,
+            )
+            .await?,
+        );
+        if !uses.is_empty() {
+            return Ok(Err(uses));
+        }
+        let done = sqlx::query("DELETE FROM operators WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Ok(done.rows_affected() == 1))
+    }
+
+    pub async fn operator(&self, id: &str) -> Result<Option<Operator>> {
+        sqlx::query("SELECT * FROM operators WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .map(|row| operator_from_row(&row))
+            .transpose()
+    }
+
+    pub async fn list_operators(
+        &self,
+        after_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Operator>> {
+        let rows = sqlx::query("SELECT * FROM operators WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(after_id.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(operator_from_row).collect()
+    }
+
+    pub async fn insert_rotation(&self, r: &RotationRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO rotations (id, name, time_zone, unit, shift_length, handoff_at, participants, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&r.id)
+        .bind(&r.name)
+        .bind(r.rotation.time_zone.name())
+        .bind(r.rotation.unit.as_str())
+        .bind(i64::from(r.rotation.shift_length))
+        .bind(r.rotation.handoff_at)
+        .bind(rows_json(&r.rotation.participants))
+        .bind(r.created_at)
+        .bind(r.updated_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn update_rotation(&self, r: &RotationRecord) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE rotations SET name = $1, time_zone = $2, unit = $3, shift_length = $4, handoff_at = $5,
+                 participants = $6, updated_at = $7
+             WHERE id = $8",
+        )
+        .bind(&r.name)
+        .bind(r.rotation.time_zone.name())
+        .bind(r.rotation.unit.as_str())
+        .bind(i64::from(r.rotation.shift_length))
+        .bind(r.rotation.handoff_at)
+        .bind(rows_json(&r.rotation.participants))
+        .bind(r.updated_at)
+        .bind(&r.id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn delete_rotation(&self, id: &str) -> Result<Result<bool, Uses>> {
+        let mut tx = self.begin().await?;
+        let mut uses = users(&mut tx, ROSTERS_NAMING, "rosters", id).await?;
+        uses.extend(
+            users(
+                &mut tx,
+                "SELECT DISTINCT s.id FROM schedules s, json_array_elements(s.rules::json) r
+                 WHERE r->>'rotationId' = $1 ORDER BY s.id",
+                "schedules",
+                id,
+            )
+            .await?,
+        );
+        if !uses.is_empty() {
+            return Ok(Err(uses));
+        }
+        let done = sqlx::query("DELETE FROM rotations WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Ok(done.rows_affected() == 1))
+    }
+
+    pub async fn rotation(&self, id: &str) -> Result<Option<RotationRecord>> {
+        sqlx::query("SELECT * FROM rotations WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .map(|row| rotation_from_row(&row))
+            .transpose()
+    }
+
+    pub async fn list_rotations(
+        &self,
+        after_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RotationRecord>> {
+        let rows = sqlx::query("SELECT * FROM rotations WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(after_id.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(rotation_from_row).collect()
+    }
+
+    pub async fn insert_schedule(&self, s: &ScheduleRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO schedules (id, name, time_zone, rules, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&s.id)
+        .bind(&s.name)
+        .bind(s.time_zone.name())
+        .bind(rows_json(&s.rules))
+        .bind(s.created_at)
+        .bind(s.updated_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn update_schedule(&self, s: &ScheduleRecord) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE schedules SET name = $1, time_zone = $2, rules = $3, updated_at = $4 WHERE id = $5",
+        )
+        .bind(&s.name)
+        .bind(s.time_zone.name())
+        .bind(rows_json(&s.rules))
+        .bind(s.updated_at)
+        .bind(&s.id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn delete_schedule(&self, id: &str) -> Result<Result<bool, Uses>> {
+        let mut tx = self.begin().await?;
+        let uses = users(&mut tx, ROSTERS_NAMING, "rosters", id).await?;
+        if !uses.is_empty() {
+            return Ok(Err(uses));
+        }
+        let done = sqlx::query("DELETE FROM schedules WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Ok(done.rows_affected() == 1))
+    }
+
+    pub async fn schedule(&self, id: &str) -> Result<Option<ScheduleRecord>> {
+        sqlx::query("SELECT * FROM schedules WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .map(|row| schedule_from_row(&row))
+            .transpose()
+    }
+
+    pub async fn list_schedules(
+        &self,
+        after_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ScheduleRecord>> {
+        let rows = sqlx::query("SELECT * FROM schedules WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(after_id.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(schedule_from_row).collect()
+    }
+
+    pub async fn insert_override(&self, o: &OverrideRecord) -> Result<Result<(), String>> {
+        let mut tx = self.begin().await?;
+        // Overrides of one schedule are checked against each other one writer at a time.
+        sqlx::query("SELECT 1 FROM schedules WHERE id = $1 FOR UPDATE")
+            .bind(&o.schedule_id)
+            .execute(&mut *tx)
+            .await?;
+        let clash: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM schedule_overrides
+             WHERE schedule_id = $1 AND starts_at < $2 AND ends_at > $3
+               AND (add_id IN ($4, $5) OR remove_id IN ($4, $5))
+             ORDER BY starts_at LIMIT 1",
+        )
+        .bind(&o.schedule_id)
+        .bind(o.rule.end)
+        .bind(o.rule.start)
+        .bind(&o.rule.add)
+        .bind(&o.rule.remove)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(clash) = clash {
+            return Ok(Err(clash));
+        }
+        sqlx::query(
+            "INSERT INTO schedule_overrides (id, schedule_id, add_id, remove_id, starts_at, ends_at, created_by, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&o.id)
+        .bind(&o.schedule_id)
+        .bind(&o.rule.add)
+        .bind(&o.rule.remove)
+        .bind(o.rule.start)
+        .bind(o.rule.end)
+        .bind(&o.created_by)
+        .bind(o.created_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+
+    pub async fn overrides(
+        &self,
+        schedule_id: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<OverrideRecord>> {
+        let mut conn = self.pool().acquire().await?;
+        conn.overrides(&[schedule_id.to_owned()], from, to).await
+    }
+
+    pub async fn delete_override(&self, schedule_id: &str, id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM schedule_overrides WHERE schedule_id = $1 AND id = $2")
+            .bind(schedule_id)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn directory(
+        &self,
+        wanted: &Wanted,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Directory> {
+        let mut conn = self.pool().acquire().await?;
+        load_directory(&mut *conn, wanted, from, to).await
+    }
+}
