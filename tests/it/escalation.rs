@@ -20,14 +20,14 @@ const C: &str = "+15550000003";
 const SPEED: f64 = 10.0;
 
 /// A running Twilio simulator and the account it knows.
-struct Phones {
-    server: SimServer,
+pub(crate) struct Phones {
+    pub(crate) server: SimServer,
     account: Account,
     http: reqwest::Client,
 }
 
 impl Phones {
-    async fn start(numbers: &[(&str, &str)]) -> Self {
+    pub(crate) async fn start(numbers: &[(&str, &str)]) -> Self {
         let mut config = SimConfig::new();
         config.speed = SPEED;
         for (number, behaviour) in numbers {
@@ -56,12 +56,12 @@ impl Phones {
     }
 
     /// Points a server's configuration at this simulator.
-    fn configure(&self, config: &mut Config) {
+    pub(crate) fn configure(&self, config: &mut Config) {
         config.twilio = Some(self.account.clone());
         config.calls_per_second = 50.0;
     }
 
-    async fn calls(&self) -> Vec<Value> {
+    pub(crate) async fn calls(&self) -> Vec<Value> {
         self.get("/sim/calls").await
     }
 
@@ -81,7 +81,7 @@ impl Phones {
     }
 
     /// The numbers called, in order.
-    async fn called(&self) -> Vec<String> {
+    pub(crate) async fn called(&self) -> Vec<String> {
         self.calls()
             .await
             .iter()
@@ -91,7 +91,7 @@ impl Phones {
 }
 
 /// Polls `check` every 50 ms for up to 30 s.
-async fn wait_until<F, Fut, T>(what: &str, mut check: F) -> T
+pub(crate) async fn wait_until<F, Fut, T>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -106,7 +106,7 @@ where
     }
 }
 
-async fn escalating_app(phones: &Phones) -> TestApp {
+pub(crate) async fn escalating_app(phones: &Phones) -> TestApp {
     let dir = Arc::new(tempfile::tempdir().unwrap());
     let clock = Clock::manual("2026-03-04T10:00:00Z".parse().unwrap());
     spawn_app_with(dir, clock, |config| phones.configure(config)).await
@@ -128,7 +128,7 @@ async fn create_roster(app: &TestApp, members: &[(&str, &str)], extra: Value) ->
     roster["id"].as_str().unwrap().to_owned()
 }
 
-async fn route_all_to(app: &TestApp, roster: &str) {
+pub(crate) async fn route_all_to(app: &TestApp, roster: &str) {
     app.send(
         Method::POST,
         "/routes",
@@ -139,7 +139,7 @@ async fn route_all_to(app: &TestApp, roster: &str) {
 }
 
 /// An ACTIVE cloud_alarm alert on integration `int1`, evaluated once.
-async fn alarm_alert(app: &TestApp) -> String {
+pub(crate) async fn alarm_alert(app: &TestApp) -> String {
     let alert = app
         .create_alert("cloud_alarm", Some("int1"), json!({}))
         .await;
@@ -148,7 +148,7 @@ async fn alarm_alert(app: &TestApp) -> String {
     id
 }
 
-async fn alarm(app: &TestApp, id: &str, state: &str) {
+pub(crate) async fn alarm(app: &TestApp, id: &str, state: &str) {
     app.put_entity(
         "ALARM",
         id,
@@ -159,14 +159,14 @@ async fn alarm(app: &TestApp, id: &str, state: &str) {
     .await;
 }
 
-async fn timeline(app: &TestApp, incident: &str) -> Vec<Value> {
+pub(crate) async fn timeline(app: &TestApp, incident: &str) -> Vec<Value> {
     app.get(&format!("/incidents/{incident}/timeline")).await["data"]
         .as_array()
         .unwrap()
         .clone()
 }
 
-fn kinds(timeline: &[Value]) -> Vec<&str> {
+pub(crate) fn kinds(timeline: &[Value]) -> Vec<&str> {
     timeline
         .iter()
         .map(|e| e["kind"].as_str().unwrap())
@@ -177,7 +177,11 @@ fn count(timeline: &[Value], kind: &str) -> usize {
     kinds(timeline).iter().filter(|k| **k == kind).count()
 }
 
-async fn incident_where(app: &TestApp, alert: &str, pred: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn incident_where(
+    app: &TestApp,
+    alert: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
     wait_until("the incident", || async {
         app.incidents_of(alert).await.into_iter().find(|i| pred(i))
     })

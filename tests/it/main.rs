@@ -9,6 +9,7 @@ mod hardening;
 mod hooks;
 mod hostile;
 mod loading;
+mod oncall;
 mod params;
 mod pg;
 mod plugins;

@@ -186,7 +186,7 @@ impl NewRoster {
         check_name("name", &request.name)?;
         if request.members.is_empty() || request.members.len() > MEMBER_LIMIT {
             return Err(ApiError::Unprocessable(format!(
-                "members must list 1 to {MEMBER_LIMIT} entries; it lists {}",
+                "members must list 1 to {MEMBER_LIMIT} operators; it lists {}",
                 request.members.len()
             )));
         }
@@ -198,8 +198,13 @@ impl NewRoster {
                 (a, b) => a == b,
             };
             if let Some(j) = members.iter().position(same) {
+                let what = if matches!(entry, Entry::Member(_)) {
+                    ".phone"
+                } else {
+                    ""
+                };
                 return Err(ApiError::Unprocessable(format!(
-                    "members[{i}] repeats members[{j}]"
+                    "members[{i}]{what} repeats members[{j}]{what}"
                 )));
             }
             members.push(entry);
