@@ -630,3 +630,127 @@ async fn an_operator_in_use_is_not_deleted_and_says_what_uses_them() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     app.stop().await;
 }
+
+/// A database migrated only up to (not including) `before`, with two rosters that share a
+/// number, then opened by this version: the members become operators, one per number.
+async fn members_become_operators(database: tocsin::store::Database, dir: &str, before: i64) {
+    let copies = tempfile::tempdir().unwrap();
+    let source = tocsin_tests::workspace()
+        .join("engine/migrations")
+        .join(dir);
+    for file in std::fs::read_dir(&source).unwrap() {
+        let file = file.unwrap();
+        let name = file.file_name().into_string().unwrap();
+        let version: i64 = name.split('_').next().unwrap().parse().unwrap();
+        if version < before {
+            std::fs::copy(file.path(), copies.path().join(&name)).unwrap();
+        }
+    }
+    let older = sqlx::migrate::Migrator::new(copies.path()).await.unwrap();
+    let insert = match &database {
+        tocsin::store::Database::Sqlite(_) => {
+            "INSERT INTO rosters (id, name, members, loops, ring_timeout_seconds, created_at, updated_at)
+             VALUES (?, ?, ?, 1, 30, ?, ?)"
+        }
+        tocsin::store::Database::Postgres(_) => {
+            "INSERT INTO rosters (id, name, members, loops, ring_timeout_seconds, created_at, updated_at)
+             VALUES ($1, $2, $3, 1, 30, $4, $5)"
+        }
+    };
+    let rosters = [
+        (
+            "ros_a",
+            r#"[{"name":"Ada","phone":"+15550000001"},{"name":"Bo","phone":"+15550000002"}]"#,
+        ),
+        (
+            "ros_b",
+            r#"[{"name":"Bo again","phone":"+15550000002"},{"name":"Cy","phone":"+15550000003"}]"#,
+        ),
+    ];
+    match &database {
+        tocsin::store::Database::Sqlite(path) => {
+            let pool = sqlx::SqlitePool::connect_with(
+                sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true),
+            )
+            .await
+            .unwrap();
+            older.run(&pool).await.unwrap();
+            for (i, (id, members)) in rosters.iter().enumerate() {
+                sqlx::query(insert)
+                    .bind(id)
+                    .bind("r")
+                    .bind(members)
+                    .bind(i as i64)
+                    .bind(i as i64)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            pool.close().await;
+        }
+        tocsin::store::Database::Postgres(url) => {
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            older.run(&pool).await.unwrap();
+            for (i, (id, members)) in rosters.iter().enumerate() {
+                sqlx::query(insert)
+                    .bind(id)
+                    .bind("r")
+                    .bind(members)
+                    .bind(chrono::DateTime::from_timestamp(i as i64, 0).unwrap())
+                    .bind(chrono::DateTime::from_timestamp(i as i64, 0).unwrap())
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            pool.close().await;
+        }
+    }
+    let store = tocsin::store::Store::open(&database).await.unwrap();
+    let operators = store.list_operators(None, 50).await.unwrap();
+    let mut by_phone: Vec<(String, String)> = operators
+        .iter()
+        .map(|o| (o.phone.as_str().to_owned(), o.name.clone()))
+        .collect();
+    by_phone.sort();
+    assert_eq!(
+        by_phone,
+        [
+            ("+15550000001".to_owned(), "Ada".to_owned()),
+            ("+15550000002".to_owned(), "Bo".to_owned()),
+            ("+15550000003".to_owned(), "Cy".to_owned()),
+        ],
+        "one operator per number, named as on the oldest roster"
+    );
+    let id_of = |phone: &str| {
+        operators
+            .iter()
+            .find(|o| o.phone.as_str() == phone)
+            .unwrap()
+            .id
+            .clone()
+    };
+    use tocsin::store::escalation::Entry;
+    let named = |ids: [&str; 2]| -> Vec<Entry> {
+        ids.iter()
+            .map(|phone| Entry::Operator {
+                operator_id: id_of(phone),
+            })
+            .collect()
+    };
+    let a = store.roster("ros_a").await.unwrap().unwrap();
+    assert_eq!(a.members, named(["+15550000001", "+15550000002"]));
+    let b = store.roster("ros_b").await.unwrap().unwrap();
+    assert_eq!(b.members, named(["+15550000002", "+15550000003"]));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn roster_members_of_an_older_database_become_operators() {
+    let dir = tempfile::tempdir().unwrap();
+    members_become_operators(dir.path().join("old.db").into(), "sqlite", 8).await;
+    if let Some(db) = crate::pg::TestDatabase::create("members_become_operators").await {
+        members_become_operators(tocsin::store::Database::parse(&db.url), "postgres", 6).await;
+    }
+}
