@@ -630,12 +630,14 @@ async fn start_demo(
                         name: (*name).into(),
                         phone: PhoneNumber::parse(phone).expect("demo numbers are E.164"),
                         operator_id: None,
+                        sms_phone: None,
                     })
                 })
                 .collect(),
             loops: 2,
             ring_timeout_seconds: 20,
             fallback_url: None,
+            sms: Default::default(),
             created_at: now,
             updated_at: now,
         };

@@ -22,8 +22,8 @@ const SPEED: f64 = 10.0;
 /// A running Twilio simulator and the account it knows.
 pub(crate) struct Phones {
     pub(crate) server: SimServer,
-    account: Account,
-    http: reqwest::Client,
+    pub(crate) account: Account,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Phones {
@@ -65,11 +65,11 @@ impl Phones {
         self.get("/sim/calls").await
     }
 
-    async fn requests(&self) -> Vec<Value> {
+    pub(crate) async fn requests(&self) -> Vec<Value> {
         self.get("/sim/requests").await
     }
 
-    async fn get(&self, path: &str) -> Vec<Value> {
+    pub(crate) async fn get(&self, path: &str) -> Vec<Value> {
         self.http
             .get(format!("{}{path}", self.account.api_base))
             .send()
@@ -560,10 +560,10 @@ fn every_shared_signature_vector_validates() {
 }
 
 /// Twilio's OpenAPI document, to check every request our client made.
-struct TwilioSpec(Value);
+pub(crate) struct TwilioSpec(Value);
 
 impl TwilioSpec {
-    fn load() -> Self {
+    pub(crate) fn load() -> Self {
         let path = tocsin_tests::workspace().join("../shared/contracts/twilio_api_v2010.json");
         Self(serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap())
     }
@@ -595,7 +595,7 @@ impl TwilioSpec {
     /// Checks one recorded request: path parameters against their patterns, form
     /// parameters against the request body schema (known names, required ones present,
     /// types, enums).
-    fn check(&self, request: &Value) {
+    pub(crate) fn check(&self, request: &Value) {
         let method = request["method"].as_str().unwrap();
         let path = request["path"].as_str().unwrap();
         let (template, op) = self.operation(method, path);

@@ -754,3 +754,157 @@ async fn roster_members_of_an_older_database_become_operators() {
         members_become_operators(tocsin::store::Database::parse(&db.url), "postgres", 6).await;
     }
 }
+
+/// A roster of `members` (operator ids) that texts missed calls, every incident routed to
+/// it, and an alarm alert.
+async fn texting_roster(app: &TestApp, members: &[&str], loops: u32) -> String {
+    let members: Vec<Value> = members.iter().map(|id| json!({"operatorId": id})).collect();
+    let roster = create(
+        app,
+        "/rosters",
+        json!({"name": "texting", "members": members, "loops": loops, "ringTimeoutSeconds": 20, "sms": "on-miss"}),
+    )
+    .await;
+    assert_eq!(
+        app.get(&format!("/rosters/{roster}")).await["sms"],
+        "on-miss"
+    );
+    route_all_to(app, &roster).await;
+    alarm_alert(app).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missed_call_is_texted_once_and_the_members_reply_accepts() {
+    let phones = Phones::start(&[(A, "no-answer"), (B, "no-answer")]).await;
+    let app = escalating_app(&phones).await;
+    // Ada is texted on a number of her own, which answers the text with "1".
+    let ada = create(
+        &app,
+        "/operators",
+        json!({"name": "Ada", "phone": A, "smsPhone": "+15550000011"}),
+    )
+    .await;
+    let bo = operator(&app, "Bo", B).await;
+    phones
+        .http
+        .put(format!(
+            "{}/sim/replies/+15550000011",
+            phones.account.api_base
+        ))
+        .json(&json!({"reply": "1", "webhook": format!("{}/twilio/sms", app.base)}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let alert = texting_roster(&app, &[&ada, &bo], 1).await;
+    alarm(&app, "a1", "FIRING").await;
+
+    let incident = incident_where(&app, &alert, |i| i["status"] == "ACKNOWLEDGED").await;
+    assert_eq!(incident["acknowledgedBy"], "Ada");
+    let id = incident["id"].as_str().unwrap();
+    // Bo's call, ringing when Ada's reply came, is ended; Bo is not texted for it.
+    crate::escalation::wait_until("Bo's call to end", || async {
+        let calls = phones.calls().await;
+        (calls.len() == 2 && calls[1]["status"] == "canceled").then_some(())
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let messages = phones.get("/sim/messages").await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0]["to"], "+15550000011");
+    assert_eq!(
+        messages[0]["body"],
+        "critical alarm DiskFull on db-a1 is FIRING: disk full on the primary Reply 1 to accept"
+    );
+    let entries = timeline(&app, id).await;
+    let kinds = kinds(&entries);
+    for kind in ["sms-sent", "sms-accepted"] {
+        assert_eq!(
+            kinds.iter().filter(|k| **k == kind).count(),
+            1,
+            "{kind}: {kinds:?}"
+        );
+    }
+    assert!(!kinds.contains(&"escalation-exhausted"), "{kinds:?}");
+    // Every request to Twilio, the message among them, is one its API defines.
+    let spec = crate::escalation::TwilioSpec::load();
+    let requests = phones.requests().await;
+    assert!(
+        requests
+            .iter()
+            .any(|r| r["path"].as_str().unwrap().ends_with("/Messages.json"))
+    );
+    for request in &requests {
+        spec.check(request);
+    }
+    app.stop().await;
+    phones.server.stop().await;
+}
+
+/// Posts a reply to `/twilio/sms` as Twilio would, signed with `token`.
+async fn reply(app: &TestApp, token: &str, from: &str, body: &str) -> StatusCode {
+    let url = format!("{}/twilio/sms", app.base);
+    let params: Vec<(String, String)> = [
+        ("AccountSid", "ACtest"),
+        ("Body", body),
+        ("From", from),
+        ("MessageSid", "SM00000000000000000000000000000001"),
+        ("To", "+15550009999"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let signature = tocsin_twilio::signature::sign(token, &url, &params);
+    app.client
+        .post(&url)
+        .header("X-Twilio-Signature", signature)
+        .form(&params)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_texted_members_signed_reply_of_1_accepts_and_only_once() {
+    let phones = Phones::start(&[(A, "no-answer")]).await;
+    let app = escalating_app(&phones).await;
+    let ada = operator(&app, "Ada", A).await;
+    let alert = texting_roster(&app, &[&ada], 1).await;
+    alarm(&app, "a1", "FIRING").await;
+    // Ada misses the one call: the loop is spent, she is texted, the incident stays OPEN.
+    let incident = incident_where(&app, &alert, |_| true).await;
+    let id = incident["id"].as_str().unwrap().to_owned();
+    crate::escalation::wait_until("the text", || async {
+        let entries = timeline(&app, &id).await;
+        kinds(&entries).contains(&"sms-sent").then_some(())
+    })
+    .await;
+    let token = phones.account.auth_token.clone();
+    let open = || async { app.incident(&id).await["status"] == "OPEN" };
+    assert_eq!(
+        reply(&app, "not the token", A, "1").await,
+        StatusCode::FORBIDDEN
+    );
+    assert!(open().await, "a forged signature accepts nothing");
+    assert_eq!(reply(&app, &token, C, "1").await, StatusCode::OK);
+    assert!(open().await, "another number's reply accepts nothing");
+    assert_eq!(reply(&app, &token, A, "2").await, StatusCode::OK);
+    assert!(open().await, "a reply other than 1 accepts nothing");
+    assert_eq!(reply(&app, &token, A, " 1 ").await, StatusCode::OK);
+    let incident = app.incident(&id).await;
+    assert_eq!(incident["status"], "ACKNOWLEDGED");
+    assert_eq!(incident["acknowledgedBy"], "Ada");
+    assert_eq!(reply(&app, &token, A, "1").await, StatusCode::OK);
+    let entries = timeline(&app, &id).await;
+    let kinds = kinds(&entries);
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "sms-accepted").count(),
+        1,
+        "{kinds:?}"
+    );
+    assert_eq!(phones.get("/sim/messages").await.len(), 1);
+    app.stop().await;
+    phones.server.stop().await;
+}

@@ -141,6 +141,7 @@ async fn a_roster<S: Contract>(store: &S) {
             name: name.into(),
             phone: PhoneNumber::parse(phone).unwrap(),
             operator_id: None,
+            sms_phone: None,
         })
     };
     store
@@ -154,6 +155,7 @@ async fn a_roster<S: Contract>(store: &S) {
             loops: 1,
             ring_timeout_seconds: 30,
             fallback_url: None,
+            sms: Default::default(),
             created_at: now,
             updated_at: now,
         })
@@ -385,6 +387,7 @@ async fn a_roster_naming_a_schedule_expands_when_its_loop_starts<S: Contract>(st
             loops: 1,
             ring_timeout_seconds: 30,
             fallback_url: None,
+            sms: Default::default(),
             created_at: t0(),
             updated_at: t0(),
         })
@@ -453,6 +456,7 @@ async fn a_roster_of_nobody_on_call_is_exhausted_at_once<S: Contract>(store: S) 
             loops: 2,
             ring_timeout_seconds: 30,
             fallback_url: Some("http://127.0.0.1:9/fallback".into()),
+            sms: Default::default(),
             created_at: t0(),
             updated_at: t0(),
         })

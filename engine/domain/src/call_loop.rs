@@ -57,6 +57,9 @@ pub struct Loop {
     pub members: u32,
     /// Times the roster is called through.
     pub loops: u32,
+    /// Whether a member whose call is missed gets a text to reply to (the roster's
+    /// `sms: on-miss`).
+    pub text_misses: bool,
 }
 
 impl Loop {
@@ -94,6 +97,11 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Whether the member never got to answer: not accepted, and not passed on purpose.
+    pub fn is_miss(self) -> bool {
+        !matches!(self, Self::Accepted | Self::Passed)
+    }
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -264,6 +272,8 @@ pub enum Action {
     Requeue,
     /// Every loop is spent: POST the fallback.
     FireFallback,
+    /// The member missed the call: text them the incident, to accept by replying 1.
+    Text,
     /// Answer the webhook so.
     Reply(Reply),
 }
@@ -300,6 +310,18 @@ pub fn stop(state: Loop) -> Option<(Loop, [Action; 2])> {
             ..state
         },
         [Action::Note(Note::Stopped), Action::EndCall],
+    ))
+}
+
+/// A member accepted outside a call (a reply to a text): an active loop is over, its live
+/// call ended. `None` when the loop was already over (the incident is still theirs).
+pub fn accepted_elsewhere(state: Loop) -> Option<(Loop, Action)> {
+    (state.state == LoopState::Active).then_some((
+        Loop {
+            state: LoopState::Accepted,
+            ..state
+        },
+        Action::EndCall,
     ))
 }
 
@@ -401,6 +423,9 @@ fn decide(t: &mut Transition, outcome: Outcome) {
         t.actions.push(Action::Acknowledge);
         return;
     }
+    if outcome.is_miss() && t.state.text_misses {
+        t.actions.push(Action::Text);
+    }
     t.state.step += 1;
     if t.state.step >= t.state.calls() {
         t.state.state = LoopState::Exhausted;
@@ -424,6 +449,7 @@ mod tests {
     /// Two members, two loops: steps 0..4.
     fn active(step: u32) -> Loop {
         Loop {
+            text_misses: false,
             state: LoopState::Active,
             step,
             members: 2,
@@ -861,6 +887,44 @@ mod tests {
             Outcome::Lost,
         ] {
             assert_eq!(Outcome::parse(o.as_str()), Some(o));
+        }
+    }
+
+    #[test]
+    fn a_missed_call_is_texted_when_the_roster_says_so_and_a_pass_is_not() {
+        let texting = Loop {
+            text_misses: true,
+            ..active(0)
+        };
+        let ringing = call(0, Some(S::Ringing));
+        for status in [S::NoAnswer, S::Busy, S::Failed, S::Canceled, S::Completed] {
+            let t = on(texting, ringing, Event::Status(status));
+            assert!(t.actions.contains(&Action::Text), "{status:?}: {t:?}");
+            let t = on(active(0), ringing, Event::Status(status));
+            assert!(!t.actions.contains(&Action::Text), "{status:?}: {t:?}");
+        }
+        let answered = call(0, Some(S::InProgress));
+        for key in [Keypad::Accept, Keypad::Pass] {
+            let t = on(texting, answered, Event::Key(key));
+            assert!(!t.actions.contains(&Action::Text), "{key:?}: {t:?}");
+        }
+        // A call that ends after its loop moved on is not texted.
+        let moved_on = Loop { step: 1, ..texting };
+        let t = on(moved_on, ringing, Event::Status(S::NoAnswer));
+        assert!(!t.actions.contains(&Action::Text), "{t:?}");
+    }
+
+    #[test]
+    fn accepting_by_text_ends_an_active_loop_and_its_live_call() {
+        let (after, action) = accepted_elsewhere(active(1)).expect("active");
+        assert_eq!(after.state, LoopState::Accepted);
+        assert_eq!(action, EndCall);
+        for state in [
+            LoopState::Accepted,
+            LoopState::Exhausted,
+            LoopState::Stopped,
+        ] {
+            assert_eq!(accepted_elsewhere(Loop { state, ..active(0) }), None);
         }
     }
 }

@@ -55,6 +55,28 @@ CREATE INDEX schedule_overrides_range ON schedule_overrides (schedule_id, ends_a
 ALTER TABLE calls ADD COLUMN operator_id TEXT;
 CREATE INDEX calls_operator ON calls (operator_id, created_at) WHERE operator_id IS NOT NULL;
 
+-- SMS follow-up: with 'on-miss', a member whose call is missed is texted the incident and
+-- may accept it by replying 1.
+ALTER TABLE rosters ADD COLUMN sms TEXT NOT NULL DEFAULT 'off' CHECK (sms IN ('off', 'on-miss'));
+
+-- One text per missed call, written with the call's outcome; sent at most once
+-- (pending -> sending -> sent | failed), a reply matched by the number it came from.
+CREATE TABLE texts (
+    id           TEXT PRIMARY KEY,
+    incident_id  TEXT NOT NULL REFERENCES incidents (id),
+    call_id      TEXT NOT NULL UNIQUE REFERENCES calls (id),
+    member       TEXT NOT NULL,
+    operator_id  TEXT,
+    phone        TEXT NOT NULL,
+    body         TEXT NOT NULL,
+    status       TEXT NOT NULL CHECK (status IN ('pending', 'sending', 'sent', 'failed')),
+    sid          TEXT,
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL
+);
+CREATE INDEX texts_pending ON texts (created_at) WHERE status = 'pending';
+CREATE INDEX texts_phone ON texts (phone, created_at) WHERE status IN ('sending', 'sent');
+
 -- Every member already on a roster becomes an operator (one per number, named as on the
 -- oldest roster that lists it), and the rosters name those operators.
 INSERT INTO operators (id, name, phone, created_at, updated_at)

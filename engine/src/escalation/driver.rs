@@ -170,6 +170,7 @@ pub async fn run(core: Arc<Core>) {
         }
         let mut retry = !end_stopped_calls(&core, &client).await;
         retry |= !fire_fallbacks(&core).await;
+        retry |= !send_texts(&core, &client).await;
         if unfinished && last_sweep.elapsed() >= SWEEP_EVERY {
             unfinished = sweep(&core, &client, &mut seen, false).await;
             last_sweep = Instant::now();
@@ -453,6 +454,48 @@ async fn fire_fallbacks(core: &Core) -> bool {
             .await
         {
             tracing::error!(incident = %fallback.incident_id, error = %e, "could not record a fallback");
+            done = false;
+        }
+    }
+    done
+}
+
+/// Texts members whose calls they missed (rosters with `sms: on-miss`). Each text is
+/// claimed before Twilio is asked, so none is sent twice, even across a crash (one whose
+/// sender died mid-request stays unsent: at most once). False when the store failed.
+async fn send_texts(core: &Core, client: &twilio::Client) -> bool {
+    let texts = match core.store.texts_to_send().await {
+        Ok(texts) => texts,
+        Err(e) => {
+            tracing::error!(error = %e, "could not read texts to send");
+            return false;
+        }
+    };
+    let mut done = true;
+    for text in texts {
+        match core.store.text_sending(&text.id, core.clock.now()).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::error!(text = %text.id, error = %e, "could not claim a text");
+                done = false;
+                continue;
+            }
+        }
+        let sent = client.create_message(&text.phone, &text.body).await;
+        let result = match &sent {
+            Ok(message) => {
+                tracing::info!(incident = %text.incident_id, member = %text.member, sid = %message.sid, "texted a missed call");
+                Ok(message.sid.as_str())
+            }
+            Err(e) => {
+                tracing::warn!(incident = %text.incident_id, member = %text.member, error = %e, "could not text a missed call");
+                Err(e.to_string())
+            }
+        };
+        let result = result.as_ref().map(|s| *s).map_err(String::as_str);
+        if let Err(e) = core.store.text_done(&text, result, core.clock.now()).await {
+            tracing::error!(text = %text.id, error = %e, "could not record a text");
             done = false;
         }
     }

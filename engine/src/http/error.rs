@@ -162,6 +162,7 @@ mod tests {
             loops: 1,
             ring_timeout_seconds: 30,
             fallback_url: None,
+            sms: Default::default(),
             created_at: now,
             updated_at: now,
         };

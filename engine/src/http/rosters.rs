@@ -4,7 +4,7 @@
 use super::auth::{Caller, Need};
 use super::entities::check_name;
 use super::{ApiError, AppState, Json, Page, next_token};
-use crate::store::escalation::{Entry, Member, Roster, Route};
+use crate::store::escalation::{Entry, Member, Roster, Route, Sms};
 use crate::store::incidents::new_id;
 use crate::store::keys::Role;
 use crate::store::oncall::{Wanted, expand};
@@ -39,6 +39,9 @@ pub struct RosterRequest {
     pub ring_timeout_seconds: Option<u32>,
     /// Where to POST (JSON) when every loop is spent without an acceptance.
     pub fallback_url: Option<String>,
+    /// `on-miss`: a member whose call ends unanswered (or answered without a key) is texted
+    /// the incident and accepts it by replying 1; `off` (the default): never.
+    pub sms: Option<Sms>,
 }
 
 /// An entry of a roster, as the API reads and shows it: one of `{name, phone}` (someone
@@ -84,6 +87,8 @@ pub struct RosterView {
     pub ring_timeout_seconds: u32,
     /// Where to POST when the loops are spent without an acceptance.
     pub fallback_url: Option<String>,
+    /// Whether members are texted after a missed call.
+    pub sms: Sms,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -126,6 +131,7 @@ fn view(roster: Roster<Entry>, caller: &Caller) -> RosterView {
         loops: roster.loops,
         ring_timeout_seconds: roster.ring_timeout_seconds,
         fallback_url: roster.fallback_url,
+        sms: roster.sms,
         created_at: roster.created_at,
         updated_at: roster.updated_at,
     }
@@ -148,6 +154,7 @@ struct NewRoster {
     loops: Option<u32>,
     ring_timeout_seconds: Option<u32>,
     fallback_url: Option<String>,
+    sms: Option<Sms>,
 }
 
 /// One entry of a request, parsed.
@@ -168,6 +175,7 @@ fn entry(i: usize, member: MemberBody) -> Result<Entry, ApiError> {
                 name,
                 phone,
                 operator_id: None,
+                sms_phone: None,
             })
         }
         (None, None, Some(operator_id), None, None) => Entry::Operator { operator_id },
@@ -255,6 +263,7 @@ impl NewRoster {
             loops: request.loops,
             ring_timeout_seconds: request.ring_timeout_seconds,
             fallback_url: request.fallback_url,
+            sms: request.sms,
         })
     }
 }
@@ -269,6 +278,7 @@ fn audit_detail(roster: &Roster<Entry>) -> serde_json::Value {
         "loops": roster.loops,
         "ringTimeoutSeconds": roster.ring_timeout_seconds,
         "fallbackUrl": roster.fallback_url,
+        "sms": roster.sms,
     })
 }
 
@@ -296,6 +306,7 @@ async fn create_roster(
         loops: request.loops.unwrap_or(1),
         ring_timeout_seconds: request.ring_timeout_seconds.unwrap_or(30),
         fallback_url: request.fallback_url,
+        sms: request.sms.unwrap_or_default(),
         created_at: now,
         updated_at: now,
     };
@@ -376,6 +387,7 @@ async fn update_roster(
             .ring_timeout_seconds
             .unwrap_or(before.ring_timeout_seconds),
         fallback_url: request.fallback_url,
+        sms: request.sms.unwrap_or(before.sms),
         updated_at: now,
         ..before
     };

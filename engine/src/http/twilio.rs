@@ -1,4 +1,5 @@
-//! Twilio's webhooks: the voice prompt, the key press and the call status. No API key:
+//! Twilio's webhooks: the voice prompt, the key press, the call status, and replies to
+//! texts (`/twilio/sms`). No API key:
 //! each request must carry Twilio's `X-Twilio-Signature` over `TOCSIN_PUBLIC_URL` + path;
 //! without a valid one it is refused with 403 and changes nothing.
 
@@ -22,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/twilio/voice/{call_id}", post(voice))
         .route("/twilio/gather/{call_id}", post(gather))
         .route("/twilio/status/{call_id}", post(status))
+        .route("/twilio/sms", post(sms))
 }
 
 /// Which prompt of the call this is: the first, or the one after a silence.
@@ -57,17 +59,25 @@ impl Webhook {
     }
 }
 
-impl FromRequest<AppState> for Webhook {
+/// A webhook's form parameters, once its `X-Twilio-Signature` is found to be Twilio's over
+/// `TOCSIN_PUBLIC_URL` + path + query; 403 without a valid one.
+struct Signed(Vec<(String, String)>);
+
+impl Signed {
+    fn param(&self, name: &str) -> Result<&str, ApiError> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .ok_or_else(|| ApiError::BadRequest(format!("{name} is missing")))
+    }
+}
+
+impl FromRequest<AppState> for Signed {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, core: &AppState) -> Result<Self, ApiError> {
-        let (mut parts, body) = request.into_parts();
-        let Path(call_id) = Path::<String>::from_request_parts(&mut parts, core)
-            .await
-            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
-        let Query(Prompt { prompt }) = Query::<Prompt>::from_request_parts(&mut parts, core)
-            .await
-            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let (parts, body) = request.into_parts();
         let path = parts
             .extensions
             .get::<OriginalUri>()
@@ -97,6 +107,22 @@ impl FromRequest<AppState> for Webhook {
                 "X-Twilio-Signature does not match this request".into(),
             ));
         }
+        Ok(Self(params))
+    }
+}
+
+impl FromRequest<AppState> for Webhook {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, core: &AppState) -> Result<Self, ApiError> {
+        let (mut parts, body) = request.into_parts();
+        let Path(call_id) = Path::<String>::from_request_parts(&mut parts, core)
+            .await
+            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let Query(Prompt { prompt }) = Query::<Prompt>::from_request_parts(&mut parts, core)
+            .await
+            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let Signed(params) = Signed::from_request(Request::from_parts(parts, body), core).await?;
         let mut webhook = Self {
             call_id,
             sid: String::new(),
@@ -238,6 +264,28 @@ async fn status(State(core): State<AppState>, call: Webhook) -> Result<StatusCod
         core.escalation.wake();
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A reply to one of our texts: "1" from the number texted accepts the incident while it
+/// is still OPEN (timeline `sms-accepted`, its loop stopped and its live call ended);
+/// anything else, from anyone else, or later, changes nothing. The answer is an empty
+/// TwiML response: nothing is texted back.
+async fn sms(State(core): State<AppState>, reply: Signed) -> Result<Response, ApiError> {
+    let from = reply.param("From")?;
+    let body = reply.param("Body")?;
+    let sid = reply.param("MessageSid").unwrap_or_default();
+    match core
+        .store
+        .text_reply(from, body, sid, core.clock.now())
+        .await?
+    {
+        Some(accepted) => {
+            tracing::info!(incident = %accepted.incident_id, member = %accepted.member, "accepted by a reply to a text");
+            core.escalation.wake();
+        }
+        None => tracing::info!(%sid, "a text reply that accepts nothing"),
+    }
+    Ok(xml(&[]))
 }
 
 #[cfg(test)]

@@ -26,6 +26,40 @@ pub struct Member {
     /// schedule).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator_id: Option<String>,
+    /// Where they are texted, when not `phone` (the operator's `smsPhone`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms_phone: Option<PhoneNumber>,
+}
+
+/// Whether a roster's members are texted after a missed call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sms {
+    /// Never.
+    #[default]
+    Off,
+    /// A member whose call ended unanswered (or answered without a key) is texted the
+    /// incident, and accepts it by replying 1.
+    OnMiss,
+}
+
+impl Sms {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::OnMiss => "on-miss",
+        }
+    }
+
+    /// Reads a stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "off" => Self::Off,
+            "on-miss" => Self::OnMiss,
+            _ => return None,
+        })
+    }
 }
 
 /// An entry of a roster: someone named outright, or who is on call for an operator, a
@@ -72,6 +106,9 @@ pub struct Roster<M = Member> {
     pub ring_timeout_seconds: u32,
     /// Where to POST when the loops are spent without an acceptance.
     pub fallback_url: Option<String>,
+    /// Whether members are texted after a missed call.
+    #[serde(default)]
+    pub sms: Sms,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -415,6 +452,13 @@ pub(crate) fn call_started(id: &str, pending: &PendingCall) -> serde_json::Value
            "position": pending.position() + 1, "member": member.name,
            "phone": member.phone.masked()})
 }
+
+/// What a text after a missed call asks, after the incident's summary.
+pub const TEXT_ASK: &str = "Reply 1 to accept";
+
+/// The characters of the summary a text carries: with [`TEXT_ASK`], within the 1,600
+/// characters of one Twilio message.
+pub const TEXT_SUMMARY_LIMIT: i64 = 1_570;
 
 /// Statuses after which a call is over, as an SQL list (both databases spell it alike).
 pub(crate) const ENDED: &str = "('completed', 'busy', 'failed', 'no-answer', 'canceled')";

@@ -18,6 +18,7 @@ pub mod postgres;
 pub mod seam;
 pub mod sqlite;
 pub mod templates;
+pub mod texts;
 
 pub use postgres::Postgres;
 pub use sqlite::Sqlite;

@@ -370,6 +370,7 @@ pub fn expand(roster: &Roster<Entry>, directory: &Directory, at: Timestamp) -> E
                     name: operator.name.clone(),
                     phone: operator.phone.clone(),
                     operator_id: Some(operator.id.clone()),
+                    sms_phone: operator.sms_phone.clone(),
                 });
             }
         }
@@ -385,6 +386,7 @@ pub fn expand(roster: &Roster<Entry>, directory: &Directory, at: Timestamp) -> E
             loops: roster.loops,
             ring_timeout_seconds: roster.ring_timeout_seconds,
             fallback_url: roster.fallback_url.clone(),
+            sms: roster.sms,
             created_at: roster.created_at,
             updated_at: roster.updated_at,
         },

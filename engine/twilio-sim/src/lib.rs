@@ -1,8 +1,10 @@
-//! The Twilio simulator: Twilio's call API (`Calls.json`, `Calls/{sid}.json`), with the
+//! The Twilio simulator: Twilio's call API (`Calls.json`, `Calls/{sid}.json`) and messages
+//! (`Messages.json`, with replies scripted per number: `PUT /sim/replies/{number}`), with the
 //! same request parameters, response fields, status codes and error bodies, whose "phones"
 //! are scripted operators. It drives the caller's voice and status webhooks with Twilio's
 //! parameter names and valid `X-Twilio-Signature`s, and records every call, prompt and key
-//! press (`GET /sim/calls`) and every API request (`GET /sim/requests`).
+//! press (`GET /sim/calls`), every message (`GET /sim/messages`) and every API request
+//! (`GET /sim/requests`).
 //!
 //! Time runs `speed` times faster than real: ring timeouts, gather timeouts and speech.
 
@@ -15,7 +17,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -233,6 +235,33 @@ struct Sim {
     calls: Mutex<Vec<SimCall>>,
     ends: Mutex<HashMap<String, Arc<Notify>>>,
     requests: Mutex<Vec<ApiRequest>>,
+    messages: Mutex<Vec<SimMessage>>,
+    replies: Mutex<HashMap<String, ScriptedReply>>,
+}
+
+/// A text message the simulator was asked to send.
+#[derive(Debug, Clone, Serialize)]
+pub struct SimMessage {
+    /// `SM…`.
+    pub sid: String,
+    /// To.
+    pub to: String,
+    /// From.
+    pub from: String,
+    /// What it says.
+    pub body: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// How a number answers a text: `reply`, posted (signed) to `webhook` as Twilio posts an
+/// incoming message to the number's messaging URL.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ScriptedReply {
+    /// The reply's body.
+    pub reply: String,
+    /// Where incoming messages go (the caller's `/twilio/sms`).
+    pub webhook: String,
 }
 
 type Shared = Arc<Sim>;
@@ -258,6 +287,8 @@ impl SimServer {
             calls: Mutex::default(),
             ends: Mutex::default(),
             requests: Mutex::default(),
+            messages: Mutex::default(),
+            replies: Mutex::default(),
         });
         let app = Router::new()
             .route(
@@ -268,6 +299,12 @@ impl SimServer {
                 "/2010-04-01/Accounts/{account}/Calls/{file}",
                 get(fetch_call).post(update_call),
             )
+            .route(
+                "/2010-04-01/Accounts/{account}/Messages.json",
+                post(create_message),
+            )
+            .route("/sim/messages", get(sim_messages))
+            .route("/sim/replies/{number}", put(script_reply))
             .route("/sim/calls", get(sim_calls))
             .route("/sim/requests", get(sim_requests))
             .route("/sim/numbers/{number}", put(script_number))
@@ -721,6 +758,126 @@ async fn update_call(
         end.notify_one();
     }
     Json(resource).into_response()
+}
+
+/// Twilio's longest message body, in characters.
+const BODY_LIMIT: usize = 1_600;
+
+/// `POST Messages.json`: records the message and, when its number has a scripted reply,
+/// posts the reply to that number's webhook a moment later, signed like Twilio's.
+async fn create_message(
+    State(sim): State<Shared>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let params = match form(&body) {
+        Ok(p) => p,
+        Err(r) => return r.into_response(),
+    };
+    sim.record_request(
+        "POST",
+        format!("/2010-04-01/Accounts/{account}/Messages.json"),
+        &params,
+    );
+    if let Err(r) = sim.authorize(&headers, &account) {
+        return r.into_response();
+    }
+    let Some(to) = param(&params, "To").filter(|to| is_e164(to)) else {
+        return twilio_error(
+            StatusCode::BAD_REQUEST,
+            21211,
+            "The 'To' number is not a valid phone number.",
+        );
+    };
+    let Some(from) = param(&params, "From") else {
+        return twilio_error(
+            StatusCode::BAD_REQUEST,
+            21603,
+            "A 'From' phone number is required.",
+        );
+    };
+    let Some(text) = param(&params, "Body").filter(|b| !b.is_empty()) else {
+        return twilio_error(StatusCode::BAD_REQUEST, 21602, "Message body is required.");
+    };
+    if text.chars().count() > BODY_LIMIT {
+        return twilio_error(
+            StatusCode::BAD_REQUEST,
+            21617,
+            "The concatenated message body exceeds the 1600 character limit.",
+        );
+    }
+    let message = SimMessage {
+        sid: format!("SM{}", random_hex()),
+        to: to.to_owned(),
+        from: from.to_owned(),
+        body: text.to_owned(),
+        at: sim.now(),
+    };
+    sim.messages.lock().expect("sim lock").push(message.clone());
+    let scripted = sim.replies.lock().expect("sim lock").get(to).cloned();
+    if let Some(script) = scripted {
+        let sim = sim.clone();
+        let message = message.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(sim.pause(2.0)).await;
+            let params: Vec<(String, String)> = [
+                ("AccountSid", sim.config.account_sid.as_str()),
+                ("ApiVersion", "2010-04-01"),
+                ("Body", script.reply.as_str()),
+                ("From", message.to.as_str()),
+                ("MessageSid", &format!("SM{}", random_hex())),
+                ("NumMedia", "0"),
+                ("To", message.from.as_str()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+            if let Err(e) = post_signed(&sim, &script.webhook, &params).await {
+                tracing::warn!(error = %e, "the simulator's scripted reply was refused");
+            }
+        });
+    }
+    let now = rfc2822(message.at);
+    (
+        StatusCode::CREATED,
+        Json(json!({
+            "account_sid": sim.config.account_sid,
+            "api_version": "2010-04-01",
+            "body": message.body,
+            "date_created": now,
+            "date_sent": null,
+            "date_updated": now,
+            "direction": "outbound-api",
+            "error_code": null,
+            "error_message": null,
+            "from": message.from,
+            "messaging_service_sid": null,
+            "num_media": "0",
+            "num_segments": (message.body.chars().count().div_ceil(153)).max(1).to_string(),
+            "price": null,
+            "price_unit": "USD",
+            "sid": message.sid,
+            "status": "queued",
+            "subresource_uris": {"media": format!("/2010-04-01/Accounts/{account}/Messages/{}/Media.json", message.sid)},
+            "to": message.to,
+            "uri": format!("/2010-04-01/Accounts/{account}/Messages/{}.json", message.sid),
+        })),
+    )
+        .into_response()
+}
+
+async fn sim_messages(State(sim): State<Shared>) -> Json<Vec<SimMessage>> {
+    Json(sim.messages.lock().expect("sim lock").clone())
+}
+
+async fn script_reply(
+    State(sim): State<Shared>,
+    Path(number): Path<String>,
+    Json(script): Json<ScriptedReply>,
+) -> StatusCode {
+    sim.replies.lock().expect("sim lock").insert(number, script);
+    StatusCode::NO_CONTENT
 }
 
 async fn sim_calls(State(sim): State<Shared>) -> Json<Vec<SimCall>> {

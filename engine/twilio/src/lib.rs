@@ -161,6 +161,15 @@ pub struct Call {
     pub to: Option<String>,
 }
 
+/// The fields of Twilio's Message resource that Tocsin reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Message {
+    /// `SM…`.
+    pub sid: String,
+    /// `queued`, `sent`, `delivered`, `failed`…
+    pub status: String,
+}
+
 /// Twilio's error body.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ApiErrorBody {
@@ -239,7 +248,10 @@ impl Client {
         )
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Call, Error> {
+    async fn send<T: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, Error> {
         let response = request
             .basic_auth(&self.account.sid, Some(&self.account.auth_token))
             .send()
@@ -277,6 +289,17 @@ impl Client {
             .await
     }
 
+    /// `POST Messages.json`: texts `body` (at most 1,600 characters) to `to`.
+    pub async fn create_message(&self, to: &str, body: &str) -> Result<Message, Error> {
+        let form = [
+            ("To", to),
+            ("From", self.account.from.as_str()),
+            ("Body", body),
+        ];
+        self.send(self.http.post(self.url("Messages.json")).form(&form))
+            .await
+    }
+
     /// `GET Calls/{sid}.json`.
     pub async fn fetch_call(&self, sid: &str) -> Result<Call, Error> {
         self.send(self.http.get(self.url(&format!("Calls/{sid}.json"))))
@@ -287,7 +310,7 @@ impl Client {
     /// that was answered (`POST Calls/{sid}.json`).
     pub async fn end_call(&self, sid: &str) -> Result<Call, Error> {
         let url = self.url(&format!("Calls/{sid}.json"));
-        let call = self
+        let call: Call = self
             .send(self.http.post(&url).form(&[("Status", "canceled")]))
             .await?;
         if call.status.is_final() {

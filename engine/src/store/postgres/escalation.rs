@@ -9,7 +9,8 @@ use super::incidents::{acknowledge, timeline, timeline_many};
 use super::{Postgres, rows_json};
 use crate::store::escalation::{
     Answer, CallRecord, ENDED, Entry, Fallback, LoopPlan, NEXT_CALL, Opened, PendingCall, Roster,
-    Route, RouteKey, Routed, Said, call_started, note_entry, plan_loops, plan_stops, span,
+    Route, RouteKey, Routed, Said, Sms, TEXT_ASK, TEXT_SUMMARY_LIMIT, call_started, note_entry,
+    plan_loops, plan_stops, span,
 };
 use crate::store::incidents::new_id;
 use crate::store::oncall::{Wanted, load_directory};
@@ -32,6 +33,7 @@ fn roster_from_row(row: &PgRow) -> Result<Roster<Entry>> {
         loops: row.get::<i64, _>("loops") as u32,
         ring_timeout_seconds: row.get::<i64, _>("ring_timeout_seconds") as u32,
         fallback_url: row.get("fallback_url"),
+        sms: Sms::parse(row.get("sms")).unwrap_or_default(),
         created_at: row.get("created_at"),
         updated_at: row.get("updated_at"),
     })
@@ -206,7 +208,8 @@ async fn loop_of(
 ) -> Result<Option<Loop>> {
     let row = sqlx::query(
         "SELECT state, step, json_array_length(roster->'members')::bigint AS members,
-                (roster->>'loops')::bigint AS loops
+                (roster->>'loops')::bigint AS loops,
+                COALESCE(roster->>'sms' = 'on-miss', false) AS text_misses
          FROM escalations WHERE incident_id = $1 FOR UPDATE",
     )
     .bind(incident_id)
@@ -225,6 +228,8 @@ fn loop_from_row(row: &PgRow) -> Result<Loop> {
         step: row.get::<i64, _>("step") as u32,
         members: row.get::<i64, _>("members") as u32,
         loops: row.get::<i64, _>("loops") as u32,
+        // Only the loop a call moves reads it; stopping a loop never texts.
+        text_misses: row.try_get("text_misses").unwrap_or(false),
     })
 }
 
@@ -313,6 +318,26 @@ async fn transit(
             Action::Acknowledge => {
                 acknowledge(tx, &call.incident_id, &call.member, &call.id, at).await?;
             }
+            Action::Text => {
+                // To the member's SMS number as the loop copied it, else the one called.
+                sqlx::query(
+                    "INSERT INTO texts (id, incident_id, call_id, member, operator_id, phone, body, status, created_at, updated_at)
+                     SELECT $1, c.incident_id, c.id, c.member, c.operator_id,
+                         COALESCE(e.roster->'members'->(c.position::int)->>'smsPhone', c.phone),
+                         trim(substr(i.summary, 1, $2) || ' ' || $3), 'pending', $4, $4
+                     FROM calls c JOIN escalations e ON e.incident_id = c.incident_id
+                         JOIN incidents i ON i.id = c.incident_id
+                     WHERE c.id = $5
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(new_id("txt"))
+                .bind(TEXT_SUMMARY_LIMIT)
+                .bind(TEXT_ASK)
+                .bind(at)
+                .bind(&call.id)
+                .execute(&mut **tx)
+                .await?;
+            }
             Action::Requeue | Action::FireFallback | Action::Reply(_) => {}
         }
     }
@@ -383,8 +408,8 @@ async fn call_for(
 impl Postgres {
     pub async fn insert_roster(&self, roster: &Roster<Entry>) -> Result<()> {
         sqlx::query(
-            "INSERT INTO rosters (id, name, members, loops, ring_timeout_seconds, fallback_url, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO rosters (id, name, members, loops, ring_timeout_seconds, fallback_url, created_at, updated_at, sms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&roster.id)
         .bind(&roster.name)
@@ -394,6 +419,7 @@ impl Postgres {
         .bind(&roster.fallback_url)
         .bind(roster.created_at)
         .bind(roster.updated_at)
+        .bind(roster.sms.as_str())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -402,7 +428,7 @@ impl Postgres {
     pub async fn update_roster(&self, roster: &Roster<Entry>) -> Result<bool> {
         Ok(sqlx::query(
             "UPDATE rosters SET name = $1, members = $2, loops = $3, ring_timeout_seconds = $4, fallback_url = $5,
-                 updated_at = $6
+                 updated_at = $6, sms = $8
              WHERE id = $7",
         )
         .bind(&roster.name)
@@ -412,6 +438,7 @@ impl Postgres {
         .bind(&roster.fallback_url)
         .bind(roster.updated_at)
         .bind(&roster.id)
+        .bind(roster.sms.as_str())
         .execute(&self.pool)
         .await?
         .rows_affected()

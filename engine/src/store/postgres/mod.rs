@@ -18,6 +18,7 @@ mod integrations;
 mod keys;
 mod oncall;
 mod templates;
+mod texts;
 
 use super::Result;
 use sqlx::PgPool;

@@ -7,7 +7,8 @@ use super::incidents::{acknowledge, timeline, timeline_many};
 use super::{Sqlite, instant, micros, rows_json};
 use crate::store::escalation::{
     Answer, CallRecord, ENDED, Entry, Fallback, LoopPlan, NEXT_CALL, Opened, PendingCall, Roster,
-    Route, RouteKey, Routed, Said, call_started, note_entry, plan_loops, plan_stops, span,
+    Route, RouteKey, Routed, Said, Sms, TEXT_ASK, TEXT_SUMMARY_LIMIT, call_started, note_entry,
+    plan_loops, plan_stops, span,
 };
 use crate::store::incidents::new_id;
 use crate::store::oncall::{Wanted, load_directory};
@@ -29,6 +30,7 @@ fn roster_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Roster<Entry>> {
         loops: row.get::<i64, _>("loops") as u32,
         ring_timeout_seconds: row.get::<i64, _>("ring_timeout_seconds") as u32,
         fallback_url: row.get("fallback_url"),
+        sms: Sms::parse(row.get("sms")).unwrap_or_default(),
         created_at: instant(row.get("created_at")),
         updated_at: instant(row.get("updated_at")),
     })
@@ -210,7 +212,8 @@ async fn loop_of(
 ) -> Result<Option<Loop>> {
     let row = sqlx::query(
         "SELECT state, step, json_array_length(roster, '$.members') AS members,
-                json_extract(roster, '$.loops') AS loops
+                json_extract(roster, '$.loops') AS loops,
+                COALESCE(json_extract(roster, '$.sms') = 'on-miss', 0) AS text_misses
          FROM escalations WHERE incident_id = ?",
     )
     .bind(incident_id)
@@ -229,6 +232,8 @@ fn loop_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Loop> {
         step: row.get::<i64, _>("step") as u32,
         members: row.get::<i64, _>("members") as u32,
         loops: row.get::<i64, _>("loops") as u32,
+        // Only the loop a call moves reads it; stopping a loop never texts.
+        text_misses: row.try_get("text_misses").unwrap_or(false),
     })
 }
 
@@ -307,6 +312,27 @@ async fn transit(
             Action::Acknowledge => {
                 acknowledge(tx, &call.incident_id, &call.member, &call.id, at).await?;
             }
+            Action::Text => {
+                // To the member's SMS number as the loop copied it, else the one called.
+                sqlx::query(
+                    "INSERT INTO texts (id, incident_id, call_id, member, operator_id, phone, body, status, created_at, updated_at)
+                     SELECT ?, c.incident_id, c.id, c.member, c.operator_id,
+                         COALESCE(json_extract(e.roster, '$.members[' || c.position || '].smsPhone'), c.phone),
+                         trim(substr(i.summary, 1, ?) || ' ' || ?), 'pending', ?, ?
+                     FROM calls c JOIN escalations e ON e.incident_id = c.incident_id
+                         JOIN incidents i ON i.id = c.incident_id
+                     WHERE c.id = ?
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(new_id("txt"))
+                .bind(TEXT_SUMMARY_LIMIT)
+                .bind(TEXT_ASK)
+                .bind(micros(at))
+                .bind(micros(at))
+                .bind(&call.id)
+                .execute(&mut **tx)
+                .await?;
+            }
             // Written with the loop's state, or the caller's to act on.
             Action::Requeue | Action::FireFallback | Action::Reply(_) => {}
         }
@@ -379,8 +405,8 @@ impl Sqlite {
     /// Creates a roster.
     pub async fn insert_roster(&self, roster: &Roster<Entry>) -> Result<()> {
         sqlx::query(
-            "INSERT INTO rosters (id, name, members, loops, ring_timeout_seconds, fallback_url, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO rosters (id, name, members, loops, ring_timeout_seconds, fallback_url, created_at, updated_at, sms)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&roster.id)
         .bind(&roster.name)
@@ -390,6 +416,7 @@ impl Sqlite {
         .bind(&roster.fallback_url)
         .bind(micros(roster.created_at))
         .bind(micros(roster.updated_at))
+        .bind(roster.sms.as_str())
         .execute(self.pool())
         .await?;
         Ok(())
@@ -398,7 +425,8 @@ impl Sqlite {
     /// Replaces a roster's fields; false when there is no such roster.
     pub async fn update_roster(&self, roster: &Roster<Entry>) -> Result<bool> {
         Ok(sqlx::query(
-            "UPDATE rosters SET name = ?, members = ?, loops = ?, ring_timeout_seconds = ?, fallback_url = ?, updated_at = ?
+            "UPDATE rosters SET name = ?, members = ?, loops = ?, ring_timeout_seconds = ?, fallback_url = ?, updated_at = ?,
+                 sms = ?
              WHERE id = ?",
         )
         .bind(&roster.name)
@@ -407,6 +435,7 @@ impl Sqlite {
         .bind(i64::from(roster.ring_timeout_seconds))
         .bind(&roster.fallback_url)
         .bind(micros(roster.updated_at))
+        .bind(roster.sms.as_str())
         .bind(&roster.id)
         .execute(self.pool())
         .await?

@@ -1,0 +1,172 @@
+//! Texts after missed calls, in PostgreSQL: a reply locks the incident, then its loop,
+//! then its calls, as every transition does.
+
+use super::Postgres;
+use super::incidents::timeline;
+use crate::store::Result;
+use crate::store::escalation::ENDED;
+use crate::store::texts::{Accepted, Text};
+use serde_json::json;
+use sqlx::Row;
+use tocsin_domain::call_loop::{self as machine, Loop, LoopState};
+use tocsin_sdk::time::Timestamp;
+use tocsin_twilio::PhoneNumber;
+
+fn text_from_row(row: &sqlx::postgres::PgRow) -> Text {
+    Text {
+        id: row.get("id"),
+        incident_id: row.get("incident_id"),
+        member: row.get("member"),
+        phone: row.get("phone"),
+        body: row.get("body"),
+    }
+}
+
+impl Postgres {
+    pub async fn texts_to_send(&self) -> Result<Vec<Text>> {
+        let rows = sqlx::query(
+            "SELECT * FROM texts WHERE status = 'pending' ORDER BY created_at, id LIMIT 100",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(text_from_row).collect())
+    }
+
+    pub async fn text_sending(&self, id: &str, at: Timestamp) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE texts SET status = 'sending', updated_at = $1 WHERE id = $2 AND status = 'pending'",
+        )
+        .bind(at)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn text_done(
+        &self,
+        text: &Text,
+        result: Result<&str, &str>,
+        at: Timestamp,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let (status, sid) = match result {
+            Ok(sid) => ("sent", Some(sid)),
+            Err(_) => ("failed", None),
+        };
+        sqlx::query("UPDATE texts SET status = $1, sid = $2, updated_at = $3 WHERE id = $4")
+            .bind(status)
+            .bind(sid)
+            .bind(at)
+            .bind(&text.id)
+            .execute(&mut *tx)
+            .await?;
+        let masked = PhoneNumber::parse(&text.phone).map_or_else(|_| "…".into(), |p| p.masked());
+        let (kind, detail) = match result {
+            Ok(sid) => (
+                "sms-sent",
+                json!({"textId": text.id, "sid": sid, "phone": masked}),
+            ),
+            Err(reason) => (
+                "sms-failed",
+                json!({"textId": text.id, "phone": masked, "reason": reason}),
+            ),
+        };
+        timeline(
+            &mut tx,
+            &text.incident_id,
+            at,
+            kind,
+            Some(&text.member),
+            detail,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn text_reply(
+        &self,
+        from: &str,
+        body: &str,
+        sid: &str,
+        at: Timestamp,
+    ) -> Result<Option<Accepted>> {
+        if body.trim() != "1" {
+            return Ok(None);
+        }
+        let mut tx = self.pool.begin().await?;
+        let Some(row) = sqlx::query(
+            "SELECT t.id, t.incident_id, t.member FROM texts t JOIN incidents i ON i.id = t.incident_id
+             WHERE t.phone = $1 AND t.status IN ('sending', 'sent') AND i.status = 'OPEN'
+             ORDER BY t.created_at DESC, t.id DESC LIMIT 1
+             FOR UPDATE OF i",
+        )
+        .bind(from)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let (text_id, incident, member): (String, String, String) =
+            (row.get("id"), row.get("incident_id"), row.get("member"));
+        sqlx::query(
+            "UPDATE incidents SET status = 'ACKNOWLEDGED', acknowledged_by = $1, updated_at = $2
+             WHERE id = $3 AND status = 'OPEN'",
+        )
+        .bind(&member)
+        .bind(at)
+        .bind(&incident)
+        .execute(&mut *tx)
+        .await?;
+        timeline(
+            &mut tx,
+            &incident,
+            at,
+            "sms-accepted",
+            Some(&member),
+            json!({"textId": text_id, "sid": sid}),
+        )
+        .await?;
+        let state = sqlx::query(
+            "SELECT state, step, json_array_length(roster->'members')::bigint AS members,
+                    (roster->>'loops')::bigint AS loops
+             FROM escalations WHERE incident_id = $1 FOR UPDATE",
+        )
+        .bind(&incident)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = state {
+            let state = Loop {
+                state: LoopState::parse(row.get("state")).unwrap_or(LoopState::Stopped),
+                step: row.get::<i64, _>("step") as u32,
+                members: row.get::<i64, _>("members") as u32,
+                loops: row.get::<i64, _>("loops") as u32,
+                text_misses: true,
+            };
+            if let Some((after, _end_call)) = machine::accepted_elsewhere(state) {
+                sqlx::query(
+                    "UPDATE escalations SET state = $1, updated_at = $2 WHERE incident_id = $3",
+                )
+                .bind(after.state.as_str())
+                .bind(at)
+                .bind(&incident)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(&format!(
+                    "UPDATE calls SET end_requested = 1, updated_at = $1
+                     WHERE incident_id = $2 AND status NOT IN {ENDED} AND end_requested = 0"
+                ))
+                .bind(at)
+                .bind(&incident)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(Some(Accepted {
+            incident_id: incident,
+            member,
+        }))
+    }
+}
