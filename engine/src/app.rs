@@ -373,7 +373,8 @@ impl Server {
         let (ingest, ingest_task) = Ingest::start(store.clone(), writer.handle());
         let sns = crate::hooks::sns::Sns::new(config.sns_api_base.as_deref())
             .map_err(|e| anyhow::anyhow!("TOCSIN_SNS_API_BASE: {e}"))?;
-        let metrics = Metrics::default();
+        let mut metrics = Metrics::default();
+        metrics.register_calls(store.call_metrics());
         let escalation = Escalation::new(
             config.twilio.clone().map(twilio::Client::new),
             simulator.is_some(),

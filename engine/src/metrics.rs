@@ -2,6 +2,7 @@
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
@@ -91,7 +92,60 @@ impl Default for Metrics {
     }
 }
 
+/// What the call loops decide, counted where it is decided (the store's transitions):
+/// `tocsin_calls_total{outcome}` and `tocsin_time_to_acknowledge_seconds`.
+#[derive(Debug, Clone)]
+pub struct CallMetrics {
+    /// Calls by how they ended for their loop.
+    pub calls: Family<Vec<(&'static str, &'static str)>, Counter>,
+    /// Seconds from an incident opening to an operator accepting it (by key or by text).
+    pub time_to_acknowledge: Histogram,
+}
+
+impl Default for CallMetrics {
+    fn default() -> Self {
+        Self {
+            calls: Family::default(),
+            // 5 s to about 3 hours.
+            time_to_acknowledge: Histogram::new(exponential_buckets(5.0, 2.0, 12)),
+        }
+    }
+}
+
+impl CallMetrics {
+    /// A call's outcome was settled.
+    pub fn decided(&self, outcome: tocsin_domain::call_loop::Outcome) {
+        self.calls
+            .get_or_create(&vec![("outcome", outcome.as_str())])
+            .inc();
+    }
+
+    /// An incident opened at `opened` was accepted at `at`.
+    pub fn acknowledged(
+        &self,
+        opened: chrono::DateTime<chrono::Utc>,
+        at: chrono::DateTime<chrono::Utc>,
+    ) {
+        let seconds = (at - opened).num_milliseconds().max(0) as f64 / 1000.0;
+        self.time_to_acknowledge.observe(seconds);
+    }
+}
+
 impl Metrics {
+    /// Exports the call loops' metrics, which the store counts.
+    pub fn register_calls(&mut self, calls: &CallMetrics) {
+        self.registry.register(
+            "calls",
+            "Calls placed, by how they ended for their loop",
+            calls.calls.clone(),
+        );
+        self.registry.register(
+            "time_to_acknowledge_seconds",
+            "Time from an incident opening to an operator accepting it",
+            calls.time_to_acknowledge.clone(),
+        );
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();

@@ -908,3 +908,77 @@ async fn only_the_texted_members_signed_reply_of_1_accepts_and_only_once() {
     app.stop().await;
     phones.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_operators_answers_are_counted_and_exported() {
+    let phones = Phones::start(&[(A, "pass"), (B, "accept")]).await;
+    let app = escalating_app(&phones).await;
+    let ada = operator(&app, "Ada", A).await;
+    let bo = operator(&app, "Bo", B).await;
+    let roster = create(
+        &app,
+        "/rosters",
+        json!({"name": "r", "members": [{"operatorId": ada}, {"operatorId": bo}]}),
+    )
+    .await;
+    route_all_to(&app, &roster).await;
+    let alert = alarm_alert(&app).await;
+    alarm(&app, "a1", "FIRING").await;
+    incident_where(&app, &alert, |i| i["status"] == "ACKNOWLEDGED").await;
+
+    let stats = |id: String| {
+        let app = &app;
+        async move { app.get(&format!("/operators/{id}/stats")).await }
+    };
+    let ada_stats = stats(ada.clone()).await;
+    assert_eq!(
+        (
+            ada_stats["calls"].clone(),
+            ada_stats["answered"].clone(),
+            ada_stats["passed"].clone(),
+            ada_stats["accepted"].clone(),
+            ada_stats["missed"].clone()
+        ),
+        (json!(1), json!(1), json!(1), json!(0), json!(0)),
+        "{ada_stats}"
+    );
+    assert_eq!(ada_stats["medianSecondsToAccept"], Value::Null);
+    let bo_stats = stats(bo.clone()).await;
+    assert_eq!(bo_stats["accepted"], 1, "{bo_stats}");
+    assert!(bo_stats["medianSecondsToAccept"].is_number(), "{bo_stats}");
+    // Before the calls, nothing.
+    let before = app
+        .get(&format!(
+            "/operators/{ada}/stats?from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z"
+        ))
+        .await;
+    assert_eq!(before["calls"], 0);
+    let (status, _) = app
+        .call(
+            Method::GET,
+            &format!("/operators/{ada}/stats?from=2025-01-01T00:00:00Z&to=2026-03-01T00:00:00Z"),
+            Some(ADMIN_KEY),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "over 366 days");
+
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "tocsin_calls_total{outcome=\"passed\"} 1",
+        "tocsin_calls_total{outcome=\"accepted\"} 1",
+        "tocsin_time_to_acknowledge_seconds_count 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in:\n{metrics}");
+    }
+    app.stop().await;
+    phones.server.stop().await;
+}

@@ -48,6 +48,8 @@ CREATE TABLE schedule_overrides (
 CREATE INDEX schedule_overrides_range ON schedule_overrides (schedule_id, ends_at);
 
 ALTER TABLE calls ADD COLUMN operator_id TEXT;
+ALTER TABLE calls ADD COLUMN answered_at TIMESTAMPTZ;
+ALTER TABLE calls ADD COLUMN decided_at TIMESTAMPTZ;
 CREATE INDEX calls_operator ON calls (operator_id, created_at) WHERE operator_id IS NOT NULL;
 
 ALTER TABLE rosters ADD COLUMN sms TEXT NOT NULL DEFAULT 'off' CHECK (sms IN ('off', 'on-miss'));

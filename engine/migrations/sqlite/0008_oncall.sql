@@ -53,6 +53,9 @@ CREATE INDEX schedule_overrides_range ON schedule_overrides (schedule_id, ends_a
 
 -- Which operator a call rang, when its roster named one: answer statistics per operator.
 ALTER TABLE calls ADD COLUMN operator_id TEXT;
+-- When it was answered, and when its outcome was settled: seconds to answer and to accept.
+ALTER TABLE calls ADD COLUMN answered_at INTEGER;
+ALTER TABLE calls ADD COLUMN decided_at INTEGER;
 CREATE INDEX calls_operator ON calls (operator_id, created_at) WHERE operator_id IS NOT NULL;
 
 -- SMS follow-up: with 'on-miss', a member whose call is missed is texted the incident and

@@ -5,6 +5,7 @@ use super::auth::{Caller, Need};
 use super::entities::check_name;
 use super::{ApiError, AppState, Json, Page, next_token};
 use crate::store::Violation;
+use crate::store::escalation::CallStats;
 use crate::store::incidents::new_id;
 use crate::store::keys::Role;
 use crate::store::oncall::Operator;
@@ -14,7 +15,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use tocsin_twilio::PhoneNumber;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -270,9 +271,70 @@ async fn delete_operator(
     }
 }
 
+/// The range statistics cover; `from` defaults to 30 days before `to`, `to` to now
+/// (including calls placed this second).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatsRange {
+    /// From (inclusive, RFC 3339).
+    pub from: Option<DateTime<Utc>>,
+    /// To (exclusive, RFC 3339), at most 366 days after `from`.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// An operator's answer statistics over a range.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OperatorStats {
+    /// The operator.
+    pub operator_id: String,
+    /// From.
+    pub from: DateTime<Utc>,
+    /// To.
+    pub to: DateTime<Utc>,
+    /// Their calls.
+    #[serde(flatten)]
+    pub stats: CallStats,
+}
+
+/// How an operator answers: calls placed to them in a range (default the last 30 days),
+/// answered, accepted, passed and missed, and the median seconds to answer and to accept.
+#[utoipa::path(get, path = "/operators/{operator_id}/stats", tag = "on-call",
+    params(("operator_id" = String, Path, description = "Operator id"), StatsRange),
+    responses((status = 200, body = OperatorStats)))]
+async fn operator_stats(
+    State(core): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(range): Query<StatsRange>,
+) -> Result<Json<OperatorStats>, ApiError> {
+    caller.require(Need::Read)?;
+    find_operator(&core, &id).await?;
+    // By default up to and including this second.
+    let to = range
+        .to
+        .unwrap_or_else(|| core.clock.now() + chrono::Duration::seconds(1));
+    let from = range.from.unwrap_or(to - chrono::Duration::days(30));
+    if to <= from || to - from > chrono::Duration::days(366) {
+        return Err(ApiError::BadRequest(format!(
+            "to must be after from, and at most 366 days after it ({} to {})",
+            from.to_rfc3339(),
+            to.to_rfc3339()
+        )));
+    }
+    let calls = core.store.operator_calls(&id, from, to).await?;
+    Ok(Json(OperatorStats {
+        operator_id: id,
+        from,
+        to,
+        stats: CallStats::of(&calls),
+    }))
+}
+
 /// The routes.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_operator, list_operators))
         .routes(routes!(get_operator, update_operator, delete_operator))
+        .routes(routes!(operator_stats))
 }

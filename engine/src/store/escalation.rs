@@ -453,6 +453,90 @@ pub(crate) fn call_started(id: &str, pending: &PendingCall) -> serde_json::Value
            "phone": member.phone.masked()})
 }
 
+/// Whether a call in `status` was answered: it is, or was, in progress.
+pub(crate) fn answered(status: CallStatus) -> bool {
+    matches!(status, CallStatus::InProgress | CallStatus::Completed)
+}
+
+/// A call of an operator's, as answer statistics read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallTimes {
+    /// How it ended for its loop, once settled.
+    pub outcome: Option<Outcome>,
+    /// When it was placed.
+    pub placed_at: Timestamp,
+    /// When it was answered.
+    pub answered_at: Option<Timestamp>,
+    /// When its outcome was settled.
+    pub decided_at: Option<Timestamp>,
+}
+
+/// An operator's answer statistics over some calls.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CallStats {
+    /// Calls placed to them.
+    pub calls: u32,
+    /// Calls they (or their voicemail) answered.
+    pub answered: u32,
+    /// Calls in which they pressed 1.
+    pub accepted: u32,
+    /// Calls in which they pressed 2.
+    pub passed: u32,
+    /// Calls that ended without either: unanswered, busy, failed, or answered without a key.
+    pub missed: u32,
+    /// Median seconds from placing a call to its answer, over the answered ones.
+    pub median_seconds_to_answer: Option<f64>,
+    /// Median seconds from placing a call to the 1 that accepted it.
+    pub median_seconds_to_accept: Option<f64>,
+}
+
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    })
+}
+
+impl CallStats {
+    /// The statistics of `calls`.
+    pub fn of(calls: &[CallTimes]) -> Self {
+        let seconds =
+            |from: Timestamp, to: Timestamp| (to - from).num_milliseconds() as f64 / 1000.0;
+        let mut stats = Self {
+            calls: calls.len() as u32,
+            ..Self::default()
+        };
+        let (mut to_answer, mut to_accept) = (Vec::new(), Vec::new());
+        for call in calls {
+            if let Some(answered) = call.answered_at {
+                stats.answered += 1;
+                to_answer.push(seconds(call.placed_at, answered));
+            }
+            match call.outcome {
+                Some(Outcome::Accepted) => {
+                    stats.accepted += 1;
+                    if let Some(decided) = call.decided_at {
+                        to_accept.push(seconds(call.placed_at, decided));
+                    }
+                }
+                Some(Outcome::Passed) => stats.passed += 1,
+                Some(_) => stats.missed += 1,
+                None => {}
+            }
+        }
+        stats.median_seconds_to_answer = median(to_answer);
+        stats.median_seconds_to_accept = median(to_accept);
+        stats
+    }
+}
+
 /// What a text after a missed call asks, after the incident's summary.
 pub const TEXT_ASK: &str = "Reply 1 to accept";
 
@@ -516,6 +600,8 @@ super::dispatch! {
     fn route(&self, id: &str) -> Result<Option<Route>>;
     /// Routes in id order after `after_id`.
     fn list_routes(&self, after_id: Option<&str>, limit: i64) -> Result<Vec<Route>>;
+    /// The calls placed to an operator in `[from, to)`.
+    fn operator_calls(&self, operator_id: &str, from: Timestamp, to: Timestamp) -> Result<Vec<CallTimes>>;
 }
 
 super::dispatch! {
@@ -555,4 +641,42 @@ super::dispatch! {
     fn pending_fallbacks(&self) -> Result<Vec<Fallback>>;
     /// Records that a fallback fired (once, whatever came of it).
     fn fallback_fired(&self, incident_id: &str, sent: bool, detail: serde_json::Value, at: Timestamp) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answer_statistics_count_each_outcome_and_take_medians_of_what_happened() {
+        let t = |s: i64| chrono::DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap();
+        let call = |outcome, placed, answered: Option<i64>, decided: Option<i64>| CallTimes {
+            outcome,
+            placed_at: t(placed),
+            answered_at: answered.map(t),
+            decided_at: decided.map(t),
+        };
+        let calls = [
+            call(Some(Outcome::Accepted), 0, Some(4), Some(10)),
+            call(Some(Outcome::Accepted), 100, Some(106), Some(130)),
+            call(Some(Outcome::Passed), 200, Some(202), Some(205)),
+            call(Some(Outcome::NoAnswer), 300, None, Some(330)),
+            call(Some(Outcome::NoKeyPress), 400, Some(408), Some(420)),
+            call(None, 500, None, None),
+        ];
+        assert_eq!(
+            CallStats::of(&calls),
+            CallStats {
+                calls: 6,
+                answered: 4,
+                accepted: 2,
+                passed: 1,
+                missed: 2,
+                // Answers after 2, 4, 6 and 8 seconds; acceptances after 10 and 30.
+                median_seconds_to_answer: Some(5.0),
+                median_seconds_to_accept: Some(20.0),
+            }
+        );
+        assert_eq!(CallStats::of(&[]).median_seconds_to_answer, None);
+    }
 }

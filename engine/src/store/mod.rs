@@ -102,6 +102,14 @@ impl Store {
         })
     }
 
+    /// What the call loops decided, counted as the store persists it.
+    pub fn call_metrics(&self) -> &crate::metrics::CallMetrics {
+        match self {
+            Self::Sqlite(db) => &db.calls,
+            Self::Postgres(db) => &db.calls,
+        }
+    }
+
     /// Which database this is, for logs and `/healthz`.
     pub fn kind(&self) -> &'static str {
         match self {

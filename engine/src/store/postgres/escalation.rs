@@ -8,9 +8,9 @@
 use super::incidents::{acknowledge, timeline, timeline_many};
 use super::{Postgres, rows_json};
 use crate::store::escalation::{
-    Answer, CallRecord, ENDED, Entry, Fallback, LoopPlan, NEXT_CALL, Opened, PendingCall, Roster,
-    Route, RouteKey, Routed, Said, Sms, TEXT_ASK, TEXT_SUMMARY_LIMIT, call_started, note_entry,
-    plan_loops, plan_stops, span,
+    Answer, CallRecord, CallTimes, ENDED, Entry, Fallback, LoopPlan, NEXT_CALL, Opened,
+    PendingCall, Roster, Route, RouteKey, Routed, Said, Sms, TEXT_ASK, TEXT_SUMMARY_LIMIT,
+    answered, call_started, note_entry, plan_loops, plan_stops, span,
 };
 use crate::store::incidents::new_id;
 use crate::store::oncall::{Wanted, load_directory};
@@ -266,6 +266,7 @@ async fn save_loop(
 /// Runs `event` through the state machine for `call` and persists the outcome (see the
 /// SQLite store's `transit`, which this mirrors). The call and its loop are locked.
 async fn transit(
+    calls: &crate::metrics::CallMetrics,
     tx: &mut Transaction<'_, sqlx::Postgres>,
     call: &CallRecord,
     event: Event,
@@ -282,13 +283,22 @@ async fn transit(
     };
     let t = machine::on(state, before, event);
     if t.call != before {
-        sqlx::query("UPDATE calls SET status = $1, outcome = $2, updated_at = $3 WHERE id = $4")
-            .bind(t.call.status.map_or("placing", CallStatus::as_str))
-            .bind(t.call.outcome.map(Outcome::as_str))
-            .bind(at)
-            .bind(&call.id)
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query(
+            "UPDATE calls SET status = $1, outcome = $2, updated_at = $3,
+                 answered_at = COALESCE(answered_at, CASE WHEN $5 THEN $3 END),
+                 decided_at = COALESCE(decided_at, CASE WHEN $2::text IS NOT NULL THEN $3 END)
+             WHERE id = $4",
+        )
+        .bind(t.call.status.map_or("placing", CallStatus::as_str))
+        .bind(t.call.outcome.map(Outcome::as_str))
+        .bind(at)
+        .bind(&call.id)
+        .bind(t.call.status.is_some_and(answered))
+        .execute(&mut **tx)
+        .await?;
+    }
+    if let (None, Some(outcome)) = (before.outcome, t.call.outcome) {
+        calls.decided(outcome);
     }
     save_loop(tx, &call.incident_id, state, t.state, &t.actions, at).await?;
     for action in &t.actions {
@@ -316,7 +326,11 @@ async fn transit(
                 .await?;
             }
             Action::Acknowledge => {
-                acknowledge(tx, &call.incident_id, &call.member, &call.id, at).await?;
+                if let Some(opened) =
+                    acknowledge(tx, &call.incident_id, &call.member, &call.id, at).await?
+                {
+                    calls.acknowledged(opened, at);
+                }
             }
             Action::Text => {
                 // To the member's SMS number as the loop copied it, else the one called.
@@ -491,6 +505,34 @@ impl Postgres {
         rows.iter().map(roster_from_row).collect()
     }
 
+    pub async fn operator_calls(
+        &self,
+        operator_id: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<CallTimes>> {
+        let rows = sqlx::query(
+            "SELECT outcome, created_at, answered_at, decided_at FROM calls
+             WHERE operator_id = $1 AND created_at >= $2 AND created_at < $3 ORDER BY created_at",
+        )
+        .bind(operator_id)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| CallTimes {
+                outcome: row
+                    .get::<Option<&str>, _>("outcome")
+                    .and_then(Outcome::parse),
+                placed_at: row.get("created_at"),
+                answered_at: row.get("answered_at"),
+                decided_at: row.get("decided_at"),
+            })
+            .collect())
+    }
+
     pub async fn count_rosters(&self) -> Result<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM rosters")
             .fetch_one(&self.pool)
@@ -650,7 +692,7 @@ impl Postgres {
             reason: Some(reason),
             ..Said::default()
         };
-        transit(&mut tx, &call, Event::NotPlaced(why), said, at).await?;
+        transit(&self.calls, &mut tx, &call, Event::NotPlaced(why), said, at).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -797,7 +839,7 @@ impl Postgres {
             digits,
             reason: None,
         };
-        let t = transit(&mut tx, &call, event, said, at).await?;
+        let t = transit(&self.calls, &mut tx, &call, event, said, at).await?;
         let reply = t.actions.iter().find_map(|a| match a {
             Action::Reply(reply) => Some(*reply),
             _ => None,

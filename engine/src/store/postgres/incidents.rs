@@ -88,22 +88,21 @@ pub(super) async fn acknowledge(
     by: &str,
     call_id: &str,
     at: Timestamp,
-) -> Result<()> {
-    let acknowledged = sqlx::query(
-        "UPDATE incidents SET status = 'ACKNOWLEDGED', acknowledged_by = $1, updated_at = $2 WHERE id = $3 AND status = 'OPEN'",
+) -> Result<Option<Timestamp>> {
+    let opened: Option<Timestamp> = sqlx::query_scalar(
+        "UPDATE incidents SET status = 'ACKNOWLEDGED', acknowledged_by = $1, updated_at = $2 WHERE id = $3 AND status = 'OPEN'
+         RETURNING created_at",
     )
     .bind(by)
     .bind(at)
     .bind(incident_id)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected()
-        == 1;
-    if acknowledged {
+    .fetch_optional(&mut **tx)
+    .await?;
+    if opened.is_some() {
         let detail = json!({"callId": call_id});
         timeline(tx, incident_id, at, "acknowledged", Some(by), detail).await?;
     }
-    Ok(())
+    Ok(opened)
 }
 
 /// The incidents not closed among these (alert, subject) pairs: id and latest report.

@@ -29,6 +29,8 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct Postgres {
     pool: PgPool,
+    /// What the call loops decide, counted as it is written.
+    pub(crate) calls: crate::metrics::CallMetrics,
 }
 
 impl Postgres {
@@ -43,7 +45,10 @@ impl Postgres {
             .connect_with(options)
             .await?;
         super::migrate(&sqlx::migrate!("./migrations/postgres"), &pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            calls: Default::default(),
+        })
     }
 
     /// A transaction.

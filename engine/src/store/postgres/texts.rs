@@ -110,14 +110,14 @@ impl Postgres {
         };
         let (text_id, incident, member): (String, String, String) =
             (row.get("id"), row.get("incident_id"), row.get("member"));
-        sqlx::query(
+        let opened: Timestamp = sqlx::query_scalar(
             "UPDATE incidents SET status = 'ACKNOWLEDGED', acknowledged_by = $1, updated_at = $2
-             WHERE id = $3 AND status = 'OPEN'",
+             WHERE id = $3 AND status = 'OPEN' RETURNING created_at",
         )
         .bind(&member)
         .bind(at)
         .bind(&incident)
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
         timeline(
             &mut tx,
@@ -164,6 +164,7 @@ impl Postgres {
             }
         }
         tx.commit().await?;
+        self.calls.acknowledged(opened, at);
         Ok(Some(Accepted {
             incident_id: incident,
             member,

@@ -6,9 +6,9 @@
 use super::incidents::{acknowledge, timeline, timeline_many};
 use super::{Sqlite, instant, micros, rows_json};
 use crate::store::escalation::{
-    Answer, CallRecord, ENDED, Entry, Fallback, LoopPlan, NEXT_CALL, Opened, PendingCall, Roster,
-    Route, RouteKey, Routed, Said, Sms, TEXT_ASK, TEXT_SUMMARY_LIMIT, call_started, note_entry,
-    plan_loops, plan_stops, span,
+    Answer, CallRecord, CallTimes, ENDED, Entry, Fallback, LoopPlan, NEXT_CALL, Opened,
+    PendingCall, Roster, Route, RouteKey, Routed, Said, Sms, TEXT_ASK, TEXT_SUMMARY_LIMIT,
+    answered, call_started, note_entry, plan_loops, plan_stops, span,
 };
 use crate::store::incidents::new_id;
 use crate::store::oncall::{Wanted, load_directory};
@@ -273,6 +273,7 @@ async fn save_loop(
 /// call's and the loop's new states, the timeline, the acknowledgement, the hang-up.
 /// Returns the transition, whose replies and [`Transition::changed`] the caller reads.
 async fn transit(
+    calls: &crate::metrics::CallMetrics,
     tx: &mut Transaction<'_, sqlx::Sqlite>,
     call: &CallRecord,
     event: Event,
@@ -289,13 +290,26 @@ async fn transit(
     };
     let t = machine::on(state, before, event);
     if t.call != before {
-        sqlx::query("UPDATE calls SET status = ?, outcome = ?, updated_at = ? WHERE id = ?")
-            .bind(t.call.status.map_or("placing", CallStatus::as_str))
-            .bind(t.call.outcome.map(Outcome::as_str))
-            .bind(micros(at))
-            .bind(&call.id)
-            .execute(&mut **tx)
-            .await?;
+        let answered = t.call.status.is_some_and(answered);
+        sqlx::query(
+            "UPDATE calls SET status = ?, outcome = ?, updated_at = ?,
+                 answered_at = COALESCE(answered_at, CASE WHEN ? THEN ? END),
+                 decided_at = COALESCE(decided_at, CASE WHEN ? IS NOT NULL THEN ? END)
+             WHERE id = ?",
+        )
+        .bind(t.call.status.map_or("placing", CallStatus::as_str))
+        .bind(t.call.outcome.map(Outcome::as_str))
+        .bind(micros(at))
+        .bind(answered)
+        .bind(micros(at))
+        .bind(t.call.outcome.map(Outcome::as_str))
+        .bind(micros(at))
+        .bind(&call.id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if let (None, Some(outcome)) = (before.outcome, t.call.outcome) {
+        calls.decided(outcome);
     }
     save_loop(tx, &call.incident_id, state, t.state, &t.actions, at).await?;
     for action in &t.actions {
@@ -310,7 +324,11 @@ async fn transit(
                 .await?;
             }
             Action::Acknowledge => {
-                acknowledge(tx, &call.incident_id, &call.member, &call.id, at).await?;
+                if let Some(opened) =
+                    acknowledge(tx, &call.incident_id, &call.member, &call.id, at).await?
+                {
+                    calls.acknowledged(opened, at);
+                }
             }
             Action::Text => {
                 // To the member's SMS number as the loop copied it, else the one called.
@@ -485,6 +503,35 @@ impl Sqlite {
             .fetch_all(self.pool())
             .await?;
         rows.iter().map(roster_from_row).collect()
+    }
+
+    /// The calls placed to an operator in `[from, to)`.
+    pub async fn operator_calls(
+        &self,
+        operator_id: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<CallTimes>> {
+        let rows = sqlx::query(
+            "SELECT outcome, created_at, answered_at, decided_at FROM calls
+             WHERE operator_id = ? AND created_at >= ? AND created_at < ? ORDER BY created_at",
+        )
+        .bind(operator_id)
+        .bind(micros(from))
+        .bind(micros(to))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| CallTimes {
+                outcome: row
+                    .get::<Option<&str>, _>("outcome")
+                    .and_then(Outcome::parse),
+                placed_at: instant(row.get("created_at")),
+                answered_at: row.get::<Option<i64>, _>("answered_at").map(instant),
+                decided_at: row.get::<Option<i64>, _>("decided_at").map(instant),
+            })
+            .collect())
     }
 
     /// How many rosters there are.
@@ -663,7 +710,7 @@ impl Sqlite {
             reason: Some(reason),
             ..Said::default()
         };
-        transit(&mut tx, &call, Event::NotPlaced(why), said, at).await?;
+        transit(&self.calls, &mut tx, &call, Event::NotPlaced(why), said, at).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -826,7 +873,7 @@ impl Sqlite {
             digits,
             reason: None,
         };
-        let t = transit(&mut tx, &call, event, said, at).await?;
+        let t = transit(&self.calls, &mut tx, &call, event, said, at).await?;
         let reply = t.actions.iter().find_map(|a| match a {
             Action::Reply(reply) => Some(*reply),
             _ => None,

@@ -81,18 +81,17 @@ pub(super) async fn acknowledge(
     by: &str,
     call_id: &str,
     at: Timestamp,
-) -> Result<()> {
-    let acknowledged = sqlx::query(
-        "UPDATE incidents SET status = 'ACKNOWLEDGED', acknowledged_by = ?, updated_at = ? WHERE id = ? AND status = 'OPEN'",
+) -> Result<Option<Timestamp>> {
+    let opened: Option<i64> = sqlx::query_scalar(
+        "UPDATE incidents SET status = 'ACKNOWLEDGED', acknowledged_by = ?, updated_at = ? WHERE id = ? AND status = 'OPEN'
+         RETURNING created_at",
     )
     .bind(by)
     .bind(micros(at))
     .bind(incident_id)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected()
-        == 1;
-    if acknowledged {
+    .fetch_optional(&mut **tx)
+    .await?;
+    if opened.is_some() {
         timeline(
             tx,
             incident_id,
@@ -103,7 +102,7 @@ pub(super) async fn acknowledge(
         )
         .await?;
     }
-    Ok(())
+    Ok(opened.map(instant))
 }
 
 /// Rows per multi-row statement: well under SQLite's limit of 32,766 parameters.

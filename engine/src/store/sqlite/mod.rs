@@ -24,6 +24,8 @@ pub struct Sqlite {
     pool: SqlitePool,
     /// The one connection write transactions take turns on.
     writer: SqlitePool,
+    /// What the call loops decide, counted as it is written.
+    pub(crate) calls: crate::metrics::CallMetrics,
 }
 
 impl Sqlite {
@@ -58,7 +60,11 @@ impl Sqlite {
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
-        Ok(Self { pool, writer })
+        Ok(Self {
+            pool,
+            writer,
+            calls: Default::default(),
+        })
     }
 
     /// A write transaction. `BEGIN IMMEDIATE` takes the write lock up front (waiting out

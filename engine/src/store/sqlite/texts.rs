@@ -108,15 +108,16 @@ impl Sqlite {
         };
         let (text_id, incident, member): (String, String, String) =
             (row.get("id"), row.get("incident_id"), row.get("member"));
-        sqlx::query(
+        let opened: i64 = sqlx::query_scalar(
             "UPDATE incidents SET status = 'ACKNOWLEDGED', acknowledged_by = ?, updated_at = ?
-             WHERE id = ? AND status = 'OPEN'",
+             WHERE id = ? AND status = 'OPEN' RETURNING created_at",
         )
         .bind(&member)
         .bind(micros(at))
         .bind(&incident)
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
+        let opened = super::instant(opened);
         timeline(
             &mut tx,
             &incident,
@@ -162,6 +163,7 @@ impl Sqlite {
             }
         }
         tx.commit().await?;
+        self.calls.acknowledged(opened, at);
         Ok(Some(Accepted {
             incident_id: incident,
             member,
