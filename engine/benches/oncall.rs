@@ -249,7 +249,12 @@ async fn loop_starts(store: &Store, roster: &str, loops: usize) -> Vec<f64> {
     let mut times = Vec::with_capacity(loops);
     for i in 0..loops {
         let at = t0() + Duration::minutes(i as i64 * 37);
-        let subject = format!("s{i}");
+        // Each incident its own subject, across every call of this function.
+        static SUBJECTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let subject = format!(
+            "s{}",
+            SUBJECTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
         let observation = Observation {
             alert_id: &alert,
             alert_version: 1,

@@ -478,7 +478,7 @@ async fn resolve_roster(
     let directory = core
         .store
         .directory(
-            &Wanted::roster(&roster),
+            &Wanted::roster(&roster).at(vec![at]),
             at,
             at + chrono::Duration::microseconds(1),
         )

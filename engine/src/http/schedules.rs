@@ -517,15 +517,18 @@ pub struct OnCall {
     pub operators: Vec<OnCallOperator>,
 }
 
+/// What reading schedule `id` over `[from, to)` needs; with `at`, only who is on call then.
 async fn schedule_directory(
     core: &AppState,
     id: &str,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+    at: Option<DateTime<Utc>>,
 ) -> Result<Directory, ApiError> {
     find_schedule(core, id).await?;
     let wanted = Wanted {
         schedules: vec![id.to_owned()],
+        instants: at.map(|at| vec![at]),
         ..Wanted::default()
     };
     Ok(core.store.directory(&wanted, from, to).await?)
@@ -543,7 +546,8 @@ async fn on_call(
 ) -> Result<Json<OnCall>, ApiError> {
     caller.require(Need::Read)?;
     let at = at.at.unwrap_or_else(|| core.clock.now());
-    let directory = schedule_directory(&core, &id, at, at + Duration::microseconds(1)).await?;
+    let directory =
+        schedule_directory(&core, &id, at, at + Duration::microseconds(1), Some(at)).await?;
     let operators = directory
         .schedules
         .get(&id)
@@ -592,7 +596,7 @@ async fn shifts(
 ) -> Result<Json<Shifts>, ApiError> {
     caller.require(Need::Read)?;
     let (from, to) = range.checked(core.clock.now())?;
-    let directory = schedule_directory(&core, &id, from, to).await?;
+    let directory = schedule_directory(&core, &id, from, to, None).await?;
     let shifts = directory
         .schedules
         .get(&id)

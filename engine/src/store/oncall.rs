@@ -215,6 +215,10 @@ pub struct Wanted {
     pub rotations: Vec<String>,
     /// Schedules named directly.
     pub schedules: Vec<String>,
+    /// When set, only the operators on call at these instants are loaded (a loop's start
+    /// reads a handful of holders, not every participant of every rotation); otherwise
+    /// every operator named anywhere.
+    pub instants: Option<Vec<Timestamp>>,
 }
 
 impl Wanted {
@@ -237,6 +241,14 @@ impl Wanted {
         wanted
     }
 
+    /// Only what is on call at `instants` (see [`Self::instants`]).
+    pub fn at(self, instants: Vec<Timestamp>) -> Self {
+        Self {
+            instants: Some(instants),
+            ..self
+        }
+    }
+
     /// Whether nothing is wanted (a roster of plain members).
     pub fn is_empty(&self) -> bool {
         self.operators.is_empty() && self.rotations.is_empty() && self.schedules.is_empty()
@@ -245,10 +257,13 @@ impl Wanted {
 
 /// The reads [`load_directory`] makes, on one database connection (or transaction).
 pub(crate) trait DirectoryRows: Send {
+    /// These schedules, each with its overrides that meet `[from, to)`, in one read.
     fn schedules(
         &mut self,
         ids: &[String],
-    ) -> impl Future<Output = Result<Vec<ScheduleRecord>>> + Send;
+        from: Timestamp,
+        to: Timestamp,
+    ) -> impl Future<Output = Result<Vec<(ScheduleRecord, Vec<OverrideRecord>)>>> + Send;
     /// Overrides of these schedules that meet `[from, to)`.
     fn overrides(
         &mut self,
@@ -270,7 +285,7 @@ fn sorted(ids: impl IntoIterator<Item = String>) -> Vec<String> {
     ids
 }
 
-/// Loads what expanding `wanted` over `[from, to)` reads, in four queries at most.
+/// Loads what expanding `wanted` over `[from, to)` reads, in three queries at most.
 pub(crate) async fn load_directory<R: DirectoryRows>(
     rows: &mut R,
     wanted: &Wanted,
@@ -282,26 +297,49 @@ pub(crate) async fn load_directory<R: DirectoryRows>(
     let mut operator_ids = wanted.operators.clone();
     if !wanted.schedules.is_empty() {
         let ids = sorted(wanted.schedules.iter().cloned());
-        let schedules = rows.schedules(&ids).await?;
-        let overrides = rows.overrides(&ids, from, to).await?;
-        for record in schedules {
+        for (record, overrides) in rows.schedules(&ids, from, to).await? {
             let schedule = record.schedule(&overrides);
             for rule in &schedule.rules {
                 match &rule.target {
-                    Target::Operator(id) => operator_ids.push(id.clone()),
+                    Target::Operator(id) if wanted.instants.is_none() => {
+                        operator_ids.push(id.clone());
+                    }
+                    Target::Operator(_) => {}
                     Target::Rotation(id) => rotation_ids.push(id.clone()),
                 }
             }
-            for o in &schedule.overrides {
-                operator_ids.extend(o.add.iter().chain(&o.remove).cloned());
+            if wanted.instants.is_none() {
+                for o in &schedule.overrides {
+                    operator_ids.extend(o.add.iter().chain(&o.remove).cloned());
+                }
             }
             directory.schedules.insert(record.id, schedule);
         }
     }
     if !rotation_ids.is_empty() {
         for record in rows.rotations(&sorted(rotation_ids)).await? {
-            operator_ids.extend(record.rotation.participants.iter().cloned());
+            if wanted.instants.is_none() {
+                operator_ids.extend(record.rotation.participants.iter().cloned());
+            }
             directory.rotations.insert(record.id, record.rotation);
+        }
+    }
+    // Who is on call at the instants asked about: computed before any operator is read.
+    for &at in wanted.instants.iter().flatten() {
+        for id in &wanted.rotations {
+            if let Some(holder) = directory.rotations.get(id).and_then(|r| r.holder(at)) {
+                operator_ids.push(holder.to_owned());
+            }
+        }
+        for id in &wanted.schedules {
+            if let Some(schedule) = directory.schedules.get(id) {
+                operator_ids.extend(
+                    schedule
+                        .on_call(&directory.rotations, at)
+                        .into_iter()
+                        .map(str::to_owned),
+                );
+            }
         }
     }
     if !operator_ids.is_empty() {

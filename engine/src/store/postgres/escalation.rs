@@ -78,6 +78,7 @@ const CALL_COLUMNS: &str = "c.*, (e.roster->>'ringTimeoutSeconds')::bigint AS ri
 async fn route_for(
     tx: &mut Transaction<'_, sqlx::Postgres>,
     (alert_id, template_id, owner_id): RouteKey<'_>,
+    instants: &[Timestamp],
     from: Timestamp,
     to: Timestamp,
 ) -> Result<Routed> {
@@ -99,7 +100,8 @@ async fn route_for(
         return Ok(None);
     };
     let roster = roster_from_row(&row)?;
-    let directory = load_directory(&mut **tx, &Wanted::roster(&roster), from, to).await?;
+    let wanted = Wanted::roster(&roster).at(instants.to_vec());
+    let directory = load_directory(&mut **tx, &wanted, from, to).await?;
     Ok(Some((row.get("route_id"), roster, directory)))
 }
 
@@ -112,10 +114,13 @@ pub(super) async fn start_escalations(
 ) -> Result<Vec<Option<String>>> {
     let mut routes = HashMap::new();
     let (from, to) = span(opened);
+    let mut instants: Vec<Timestamp> = opened.iter().map(|o| o.at).collect();
+    instants.sort();
+    instants.dedup();
     for o in opened {
         let key = (o.alert_id, o.template_id, o.owner_id);
         if let hash_map::Entry::Vacant(vacant) = routes.entry(key) {
-            vacant.insert(route_for(tx, key, from, to).await?);
+            vacant.insert(route_for(tx, key, &instants, from, to).await?);
         }
     }
     let LoopPlan {

@@ -72,12 +72,48 @@ fn override_from_row(row: &PgRow) -> OverrideRecord {
 }
 
 impl DirectoryRows for PgConnection {
-    async fn schedules(&mut self, ids: &[String]) -> Result<Vec<ScheduleRecord>> {
-        let rows = sqlx::query("SELECT * FROM schedules WHERE id = ANY($1)")
-            .bind(ids)
-            .fetch_all(&mut *self)
-            .await?;
-        rows.iter().map(schedule_from_row).collect()
+    async fn schedules(
+        &mut self,
+        ids: &[String],
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<(ScheduleRecord, Vec<OverrideRecord>)>> {
+        let rows = sqlx::query(
+            "SELECT s.*, o.id AS o_id, o.add_id, o.remove_id, o.starts_at, o.ends_at,
+                    o.created_by AS o_created_by, o.created_at AS o_created_at
+             FROM schedules s LEFT JOIN schedule_overrides o
+                 ON o.schedule_id = s.id AND o.ends_at > $1 AND o.starts_at < $2
+             WHERE s.id = ANY($3)
+             ORDER BY s.id, o.starts_at, o.id",
+        )
+        .bind(from)
+        .bind(to)
+        .bind(ids)
+        .fetch_all(&mut *self)
+        .await?;
+        let mut schedules: Vec<(ScheduleRecord, Vec<OverrideRecord>)> = Vec::new();
+        for row in &rows {
+            let id: &str = row.get("id");
+            if schedules.last().is_none_or(|(s, _)| s.id != id) {
+                schedules.push((schedule_from_row(row)?, Vec::new()));
+            }
+            if let Some(o_id) = row.get::<Option<String>, _>("o_id") {
+                let overrides = &mut schedules.last_mut().expect("pushed").1;
+                overrides.push(OverrideRecord {
+                    id: o_id,
+                    schedule_id: id.to_owned(),
+                    rule: Override {
+                        add: row.get("add_id"),
+                        remove: row.get("remove_id"),
+                        start: row.get("starts_at"),
+                        end: row.get("ends_at"),
+                    },
+                    created_by: row.get("o_created_by"),
+                    created_at: row.get("o_created_at"),
+                });
+            }
+        }
+        Ok(schedules)
     }
 
     async fn overrides(

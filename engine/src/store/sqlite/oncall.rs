@@ -72,13 +72,48 @@ fn override_from_row(row: &SqliteRow) -> OverrideRecord {
 }
 
 impl DirectoryRows for SqliteConnection {
-    async fn schedules(&mut self, ids: &[String]) -> Result<Vec<ScheduleRecord>> {
-        let rows =
-            sqlx::query("SELECT * FROM schedules WHERE id IN (SELECT value FROM json_each(?))")
-                .bind(rows_json(ids))
-                .fetch_all(&mut *self)
-                .await?;
-        rows.iter().map(schedule_from_row).collect()
+    async fn schedules(
+        &mut self,
+        ids: &[String],
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<(ScheduleRecord, Vec<OverrideRecord>)>> {
+        let rows = sqlx::query(
+            "SELECT s.*, o.id AS o_id, o.add_id, o.remove_id, o.starts_at, o.ends_at,
+                    o.created_by AS o_created_by, o.created_at AS o_created_at
+             FROM schedules s LEFT JOIN schedule_overrides o
+                 ON o.schedule_id = s.id AND o.ends_at > ? AND o.starts_at < ?
+             WHERE s.id IN (SELECT value FROM json_each(?))
+             ORDER BY s.id, o.starts_at, o.id",
+        )
+        .bind(micros(from))
+        .bind(micros(to))
+        .bind(rows_json(ids))
+        .fetch_all(&mut *self)
+        .await?;
+        let mut schedules: Vec<(ScheduleRecord, Vec<OverrideRecord>)> = Vec::new();
+        for row in &rows {
+            let id: &str = row.get("id");
+            if schedules.last().is_none_or(|(s, _)| s.id != id) {
+                schedules.push((schedule_from_row(row)?, Vec::new()));
+            }
+            if let Some(o_id) = row.get::<Option<String>, _>("o_id") {
+                let overrides = &mut schedules.last_mut().expect("pushed").1;
+                overrides.push(OverrideRecord {
+                    id: o_id,
+                    schedule_id: id.to_owned(),
+                    rule: Override {
+                        add: row.get("add_id"),
+                        remove: row.get("remove_id"),
+                        start: instant(row.get("starts_at")),
+                        end: instant(row.get("ends_at")),
+                    },
+                    created_by: row.get("o_created_by"),
+                    created_at: instant(row.get("o_created_at")),
+                });
+            }
+        }
+        Ok(schedules)
     }
 
     async fn overrides(
