@@ -250,7 +250,13 @@ impl Sandbox {
                 params_validator: None,
             }),
         };
-        let info = plugin.instance()?.describe()?;
+        // Describing runs once per upload, on an instance whose pages are all still to be
+        // faulted in: on a loaded machine that alone has taken over the 100 ms evaluations
+        // get. It gets longer, still bounded, so a busy server does not refuse good plugins.
+        let mut first = plugin.instance()?;
+        first.limits.timeout = first.limits.timeout.max(DESCRIBE_AT_LOAD);
+        let info = first.describe()?;
+        drop(first);
         let validator = params_validator(&info.params_schema).map_err(|e| {
             Error::Plugin(format!(
                 "the plugin's parameter schema is not valid JSON Schema: {e}"
@@ -402,6 +408,9 @@ impl Plugin {
         })
     }
 }
+
+/// The deadline of the `describe` a load makes (see [`Sandbox::load`]).
+const DESCRIBE_AT_LOAD: Duration = Duration::from_secs(1);
 
 fn deadline_ticks(timeout: Duration) -> u64 {
     (timeout.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64
