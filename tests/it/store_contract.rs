@@ -14,15 +14,15 @@ use tocsin::store::ingest::Write;
 use tocsin::store::oncall::{
     Operator, OverrideRecord, RotationRecord, RuleSpec, ScheduleRecord, Wanted,
 };
-use tocsin::store::seam::{CallLoops, Data, Incidents, OnCall, Rosters, Writes};
+use tocsin::store::seam::{CallLoops, Data, FollowUps, Incidents, OnCall, Rosters, Writes};
 use tocsin::store::{Database, Store};
 use tocsin_domain::call_loop::NotPlaced;
 use tocsin_domain::oncall::{Override, Rotation, ShiftUnit};
 use tocsin_twilio::{CallStatus, PhoneNumber};
 
 /// Everything the contract checks.
-trait Contract: CallLoops + Incidents + Data + Writes + Rosters + OnCall {}
-impl<T: CallLoops + Incidents + Data + Writes + Rosters + OnCall> Contract for T {}
+trait Contract: CallLoops + Incidents + Data + Writes + Rosters + OnCall + FollowUps {}
+impl<T: CallLoops + Incidents + Data + Writes + Rosters + OnCall + FollowUps> Contract for T {}
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap()
@@ -495,6 +495,208 @@ async fn a_roster_of_nobody_on_call_is_exhausted_at_once<S: Contract>(store: S) 
     assert_eq!(fallbacks[0].incident_id, incident);
 }
 
+async fn a_missed_call_is_texted_once_and_a_reply_of_1_accepts<S: Contract>(store: S) {
+    an_on_call_schedule(&store).await;
+    store
+        .insert_roster(&Roster {
+            id: "ros_1".into(),
+            name: "texting".into(),
+            members: vec![
+                Entry::Operator {
+                    operator_id: "ann".into(),
+                },
+                Entry::Operator {
+                    operator_id: "cy".into(),
+                },
+            ],
+            loops: 1,
+            ring_timeout_seconds: 30,
+            fallback_url: None,
+            sms: tocsin::store::escalation::Sms::OnMiss,
+            created_at: t0(),
+            updated_at: t0(),
+        })
+        .await
+        .unwrap();
+    store
+        .insert_route(&Route {
+            id: "rte_1".into(),
+            roster_id: "ros_1".into(),
+            alert_id: None,
+            template_id: None,
+            owner_id: None,
+            created_at: t0(),
+        })
+        .await
+        .unwrap();
+    let incident = a_loop(&store, "db-1").await;
+    // Ann's call rings out: she is to be texted, once.
+    let pending = store.next_call().await.unwrap().unwrap();
+    let call = store.begin_call(&pending, t0()).await.unwrap().unwrap();
+    store
+        .call_placed(&call, "CA-ann", CallStatus::Ringing, t0())
+        .await
+        .unwrap();
+    assert!(store.texts_to_send().await.unwrap().is_empty());
+    store
+        .call_status(
+            &call,
+            "CA-ann",
+            CallStatus::NoAnswer,
+            t0() + Duration::seconds(30),
+        )
+        .await
+        .unwrap();
+    let texts = store.texts_to_send().await.unwrap();
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    let text = &texts[0];
+    assert_eq!(
+        (text.member.as_str(), text.phone.as_str()),
+        ("ann (operator)", "+15550100011")
+    );
+    assert_eq!(text.body, "disk full on db-1 Reply 1 to accept");
+    let (a, b) = tokio::join!(
+        store.text_sending(&text.id, t0()),
+        store.text_sending(&text.id, t0())
+    );
+    assert!(a.unwrap() ^ b.unwrap(), "one sender claims it");
+    store.text_done(text, Ok("SM-1"), t0()).await.unwrap();
+    assert!(store.texts_to_send().await.unwrap().is_empty());
+    // Cy's call is ringing when the replies come.
+    let next = store.next_call().await.unwrap().unwrap();
+    assert_eq!(next.member().operator_id.as_deref(), Some("cy"));
+    let cy = store.begin_call(&next, t0()).await.unwrap().unwrap();
+    store
+        .call_placed(&cy, "CA-cy", CallStatus::Ringing, t0())
+        .await
+        .unwrap();
+    let later = t0() + Duration::seconds(90);
+    for (from, body) in [("+15550100013", "1"), ("+15550100011", "2")] {
+        assert_eq!(
+            store.text_reply(from, body, "SM-r", later).await.unwrap(),
+            None,
+            "{from} {body}"
+        );
+    }
+    let accepted = store
+        .text_reply("+15550100011", "1", "SM-r", later)
+        .await
+        .unwrap()
+        .expect("ann accepts");
+    assert_eq!(accepted.incident_id, incident);
+    assert_eq!(
+        store
+            .text_reply("+15550100011", "1", "SM-r", later)
+            .await
+            .unwrap(),
+        None
+    );
+    let seen = store.incident(&incident).await.unwrap().unwrap();
+    assert_eq!(seen.acknowledged_by.as_deref(), Some("ann (operator)"));
+    let to_end: Vec<String> = store
+        .calls_to_end()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(to_end, [cy], "the call still ringing is ended");
+    let kinds: Vec<String> = store
+        .timeline(&incident)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(
+        kinds.contains(&"sms-sent".to_owned()) && kinds.contains(&"sms-accepted".to_owned()),
+        "{kinds:?}"
+    );
+    // Ann's one call, missed, in her statistics.
+    let calls = store
+        .operator_calls("ann", t0(), t0() + Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].outcome.map(|o| o.as_str()), Some("no-answer"));
+    assert_eq!(calls[0].decided_at, Some(t0() + Duration::seconds(30)));
+    assert_eq!(calls[0].answered_at, None);
+}
+
+/// Every on-call record reads back as written, updates and deletes: the SQL of each
+/// database behind the API's endpoints.
+async fn on_call_records_read_back_updated_and_deleted(store: Store) {
+    an_on_call_schedule(&store).await;
+    let ann = store.operator("ann").await.unwrap().unwrap();
+    assert_eq!(ann, operator("ann", "+15550100011"));
+    let changed = Operator {
+        name: "Ann B.".into(),
+        sms_phone: Some(PhoneNumber::parse("+15550100099").unwrap()),
+        time_zone: Some("Europe/Paris".into()),
+        updated_at: t0() + Duration::hours(1),
+        ..ann
+    };
+    assert!(store.update_operator(&changed).await.unwrap());
+    assert_eq!(store.operator("ann").await.unwrap(), Some(changed));
+    let page: Vec<String> = store
+        .list_operators(Some("ann"), 1)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+    assert_eq!(page, ["bob"]);
+
+    let mut rotation = store.rotation("rot_1").await.unwrap().unwrap();
+    assert_eq!(rotation.rotation.participants, ["bob", "cy"]);
+    rotation.rotation.unit = ShiftUnit::Hourly;
+    rotation.rotation.participants.push("ann".into());
+    rotation.name = "hourly".into();
+    assert!(store.update_rotation(&rotation).await.unwrap());
+    assert_eq!(
+        store.rotation("rot_1").await.unwrap(),
+        Some(rotation.clone())
+    );
+    assert_eq!(store.list_rotations(None, 10).await.unwrap(), [rotation]);
+
+    let mut schedule = store.schedule("sch_1").await.unwrap().unwrap();
+    schedule.time_zone = chrono_tz::America::New_York;
+    schedule.rules[0].days = vec!["SAT".into()];
+    assert!(store.update_schedule(&schedule).await.unwrap());
+    assert_eq!(
+        store.schedule("sch_1").await.unwrap(),
+        Some(schedule.clone())
+    );
+    assert_eq!(store.list_schedules(None, 10).await.unwrap(), [schedule]);
+
+    let overrides = store
+        .overrides("sch_1", t0() - Duration::days(1), t0() + Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(overrides.len(), 1);
+    assert_eq!(overrides[0].rule.add.as_deref(), Some("ann"));
+    let later = store
+        .overrides("sch_1", t0() + Duration::hours(1), t0() + Duration::days(1))
+        .await
+        .unwrap();
+    assert!(
+        later.is_empty(),
+        "an override ending at the range's start is not in it"
+    );
+    assert!(!store.delete_override("sch_other", "ovr_1").await.unwrap());
+    assert!(store.delete_override("sch_1", "ovr_1").await.unwrap());
+
+    // The schedule names the rotation: the rotation stays until the schedule goes.
+    assert_eq!(
+        store.delete_rotation("rot_1").await.unwrap(),
+        Err(vec!["schedules/sch_1".to_owned()])
+    );
+    assert_eq!(store.delete_schedule("sch_1").await.unwrap(), Ok(true));
+    assert_eq!(store.delete_rotation("rot_1").await.unwrap(), Ok(true));
+    assert_eq!(store.schedule("sch_1").await.unwrap(), None);
+    assert_eq!(store.rotation("rot_1").await.unwrap(), None);
+}
+
 async fn overrides_of_one_operator_never_overlap<S: Contract>(store: S) {
     an_on_call_schedule(&store).await;
     let attempt =
@@ -712,6 +914,8 @@ macro_rules! check_all {
             a_roster_naming_a_schedule_expands_when_its_loop_starts,
             a_roster_of_nobody_on_call_is_exhausted_at_once,
             overrides_of_one_operator_never_overlap,
+            a_missed_call_is_texted_once_and_a_reply_of_1_accepts,
+            on_call_records_read_back_updated_and_deleted,
             an_operator_in_use_is_not_deleted,
         )
     };

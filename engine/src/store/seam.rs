@@ -8,12 +8,14 @@
 
 use super::Result;
 use super::data::Event;
+use super::escalation::CallTimes;
 use super::escalation::{Answer, CallRecord, Entry, Fallback, Opened, PendingCall, Roster, Route};
 use super::incidents::{Change, Incident, IncidentFilter, Observation, TimelineEntry};
 use super::ingest::Write;
 use super::oncall::{
     Directory, Operator, OverrideRecord, RotationRecord, ScheduleRecord, Uses, Wanted,
 };
+use super::texts::{Accepted, Text};
 use std::future::Future;
 use tocsin_domain::call_loop::NotPlaced;
 use tocsin_sdk::Entity;
@@ -257,6 +259,40 @@ impl Rosters for super::Store {
     async fn insert_route(&self, route: &Route) -> Result<()> {
         super::Store::insert_route(self, route).await
     }
+}
+
+/// Texts after missed calls, and answer statistics.
+pub trait FollowUps: Send + Sync {
+    /// Texts waiting to be sent.
+    fn texts_to_send(&self) -> impl Future<Output = Result<Vec<Text>>> + Send;
+
+    /// Claims a text for sending; false when it was claimed already.
+    fn text_sending(&self, id: &str, at: Timestamp) -> impl Future<Output = Result<bool>> + Send;
+
+    /// The text was sent, or refused.
+    fn text_done(
+        &self,
+        text: &Text,
+        result: std::result::Result<&str, &str>,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// A reply to a text; `Some` when it accepted an incident.
+    fn text_reply(
+        &self,
+        from: &str,
+        body: &str,
+        sid: &str,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<Option<Accepted>>> + Send;
+
+    /// The calls placed to an operator in `[from, to)`.
+    fn operator_calls(
+        &self,
+        operator_id: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> impl Future<Output = Result<Vec<CallTimes>>> + Send;
 }
 
 /// Who is on call: what a loop's start expands its roster from.

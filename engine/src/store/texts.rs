@@ -41,3 +41,17 @@ super::dispatch! {
     /// with no such text, changes nothing.
     fn text_reply(&self, from: &str, body: &str, sid: &str, at: Timestamp) -> Result<Option<Accepted>>;
 }
+
+super::dispatch! {
+    impl FollowUps;
+    /// Texts waiting to be sent.
+    fn texts_to_send(&self) -> Result<Vec<Text>>;
+    /// Claims a text for sending.
+    fn text_sending(&self, id: &str, at: Timestamp) -> Result<bool>;
+    /// The text was sent, or refused.
+    fn text_done(&self, text: &Text, result: Result<&str, &str>, at: Timestamp) -> Result<()>;
+    /// A reply to a text.
+    fn text_reply(&self, from: &str, body: &str, sid: &str, at: Timestamp) -> Result<Option<Accepted>>;
+    /// The calls placed to an operator in `[from, to)`.
+    fn operator_calls(&self, operator_id: &str, from: Timestamp, to: Timestamp) -> Result<Vec<super::escalation::CallTimes>>;
+}

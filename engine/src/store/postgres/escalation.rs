@@ -343,7 +343,7 @@ async fn transit(
                     "INSERT INTO texts (id, incident_id, call_id, member, operator_id, phone, body, status, created_at, updated_at)
                      SELECT $1, c.incident_id, c.id, c.member, c.operator_id,
                          COALESCE(e.roster->'members'->(c.position::int)->>'smsPhone', c.phone),
-                         trim(substr(i.summary, 1, $2) || ' ' || $3), 'pending', $4, $4
+                         trim(substr(i.summary, 1, $2::int) || ' ' || $3), 'pending', $4, $4
                      FROM calls c JOIN escalations e ON e.incident_id = c.incident_id
                          JOIN incidents i ON i.id = c.incident_id
                      WHERE c.id = $5
