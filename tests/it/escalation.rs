@@ -230,7 +230,8 @@ async fn pass_then_busy_then_accept_makes_three_calls_and_acknowledges() {
 }
 
 /// A loopback receiver for fallback webhooks, counting what it gets.
-async fn fallback_receiver() -> (String, Arc<Mutex<Vec<Value>>>, tokio::task::JoinHandle<()>) {
+pub(crate) async fn fallback_receiver()
+-> (String, Arc<Mutex<Vec<Value>>>, tokio::task::JoinHandle<()>) {
     let received = Arc::new(Mutex::new(Vec::new()));
     let sink = received.clone();
     let app = axum::Router::new().route(

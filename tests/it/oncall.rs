@@ -982,3 +982,51 @@ async fn each_operators_answers_are_counted_and_exported() {
     app.stop().await;
     phones.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_roster_with_nobody_on_call_calls_no_one_and_fires_its_fallback() {
+    let phones = Phones::start(&[(A, "accept")]).await;
+    let app = escalating_app(&phones).await;
+    let (url, received, receiver) = crate::escalation::fallback_receiver().await;
+    let ada = operator(&app, "Ada", A).await;
+    // Ada is on call on weekends only; the clock reads Wednesday.
+    let schedule = create(
+        &app,
+        "/schedules",
+        json!({"name": "weekends", "timeZone": "UTC", "rules": [
+            {"operatorId": ada, "days": ["SAT", "SUN"], "start": "00:00", "end": "00:00"}]}),
+    )
+    .await;
+    let roster = create(
+        &app,
+        "/rosters",
+        json!({"name": "weekend on-call", "members": [{"scheduleId": schedule}], "loops": 2, "fallbackUrl": url}),
+    )
+    .await;
+    assert_eq!(
+        app.get(&format!("/rosters/{roster}/resolve")).await["members"],
+        json!([])
+    );
+    route_all_to(&app, &roster).await;
+    let alert = alarm_alert(&app).await;
+    alarm(&app, "a1", "FIRING").await;
+    let incident = incident_where(&app, &alert, |_| true).await;
+    let id = incident["id"].as_str().unwrap();
+    let entries = crate::escalation::wait_until("the fallback", || async {
+        let entries = timeline(&app, id).await;
+        kinds(&entries).contains(&"fallback").then_some(entries)
+    })
+    .await;
+    let kinds = kinds(&entries);
+    for kind in ["roster-resolved", "no-one-on-call", "escalation-exhausted"] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
+    assert!(!kinds.contains(&"call-started"), "{kinds:?}");
+    assert!(phones.called().await.is_empty());
+    let fallbacks = received.lock().unwrap().clone();
+    assert_eq!(fallbacks.len(), 1, "{fallbacks:?}");
+    assert_eq!(fallbacks[0]["incidentId"], id);
+    receiver.abort();
+    app.stop().await;
+    phones.server.stop().await;
+}
