@@ -10,9 +10,7 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use std::time::Instant;
 use tocsin::store::escalation::{Entry, Opened, Roster, Route};
 use tocsin::store::incidents::{Change, Observation};
-use tocsin::store::oncall::{
-    Operator, OverrideRecord, RotationRecord, RuleSpec, ScheduleRecord, Wanted, expand,
-};
+use tocsin::store::oncall::{Operator, OverrideRecord, RotationRecord, RuleSpec, ScheduleRecord};
 use tocsin::store::seam::CallLoops;
 use tocsin::store::{Database, Store};
 use tocsin_domain::oncall::{Override, Rotation, Rotations, Rule, Schedule, ShiftUnit, Target};
@@ -306,28 +304,6 @@ async fn loop_start_cost(name: &str, store: Store, loops: usize) {
         "{name}: loop start, roster of 5 schedules: p50 {p50:.3} ms, p99 {p99:.3} ms; roster of 5 members: p50 {b50:.3} ms, p99 {b99:.3} ms; expansion adds {:.3} ms at p50, {:.3} ms at p99 (target ≤ 1 ms at p99)",
         p50 - b50,
         p99 - b99
-    );
-    // The expansion's own work, alone: what the loop's start reads (three queries) and
-    // computes for the roster of 5 schedules, at the same instants.
-    let roster = store.roster("ros_schedules").await.unwrap().unwrap();
-    let mut own = Vec::with_capacity(loops);
-    for i in 0..loops {
-        let at = t0() + Duration::minutes(i as i64 * 37);
-        let started = Instant::now();
-        let wanted = Wanted::roster(&roster).at(vec![at]);
-        let directory = store
-            .directory(&wanted, at, at + Duration::microseconds(1))
-            .await
-            .unwrap();
-        let expansion = expand(&roster, &directory, at);
-        own.push(started.elapsed().as_secs_f64() * 1e3);
-        assert!(!expansion.roster.members.is_empty());
-    }
-    own.sort_by(f64::total_cmp);
-    println!(
-        "{name}: the expansion alone (read and expand, outside the transaction): p50 {:.3} ms, p99 {:.3} ms",
-        percentile(&own, 0.5),
-        percentile(&own, 0.99)
     );
     store.close().await;
 }

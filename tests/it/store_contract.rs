@@ -623,6 +623,87 @@ async fn a_missed_call_is_texted_once_and_a_reply_of_1_accepts<S: Contract>(stor
     assert_eq!(calls[0].answered_at, None);
 }
 
+/// A roster naming rotation rot_1 (bob, then cy), every incident routed to it.
+async fn a_rotation_roster(store: &Store) {
+    an_on_call_schedule(store).await;
+    store
+        .insert_roster(&Roster {
+            id: "ros_1".into(),
+            name: "rotation".into(),
+            members: vec![Entry::Rotation {
+                rotation_id: "rot_1".into(),
+            }],
+            loops: 1,
+            ring_timeout_seconds: 30,
+            fallback_url: None,
+            sms: Default::default(),
+            created_at: t0(),
+            updated_at: t0(),
+        })
+        .await
+        .unwrap();
+    store
+        .insert_route(&Route {
+            id: "rte_1".into(),
+            roster_id: "ros_1".into(),
+            alert_id: None,
+            template_id: None,
+            owner_id: None,
+            created_at: t0(),
+        })
+        .await
+        .unwrap();
+}
+
+/// Who a loop calls: its first pending call's operator.
+async fn first_called(store: &Store, subject: &str) -> Option<String> {
+    let incident = a_loop(store, subject).await;
+    let roster: Vec<_> = store
+        .timeline(&incident)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "roster-resolved")
+        .collect();
+    roster[0].detail["members"][0]["operatorId"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// Loops' starts read who is on call from memory while nothing changed: a change (here
+/// through `writer`, which may be another node's handle on the same database) is seen by
+/// the next loop `reader` starts.
+async fn a_change_to_who_is_on_call_reaches_the_next_loop(writer: &Store, reader: &Store) {
+    a_rotation_roster(writer).await;
+    assert_eq!(first_called(reader, "db-1").await.as_deref(), Some("bob"));
+    assert_eq!(first_called(reader, "db-2").await.as_deref(), Some("bob"));
+    let mut rotation = writer.rotation("rot_1").await.unwrap().unwrap();
+    rotation.rotation.participants = vec!["cy".into()];
+    assert!(writer.update_rotation(&rotation).await.unwrap());
+    assert_eq!(first_called(reader, "db-3").await.as_deref(), Some("cy"));
+    let mut cy = writer.operator("cy").await.unwrap().unwrap();
+    cy.phone = PhoneNumber::parse("+15550100077").unwrap();
+    assert!(writer.update_operator(&cy).await.unwrap());
+    let incident = a_loop(reader, "db-4").await;
+    let next = loop {
+        let pending = reader.next_call().await.unwrap().expect("loops wait");
+        if pending.incident_id == incident {
+            break pending;
+        }
+        // Earlier loops' first calls: placed and refused, so this one comes up.
+        let call = reader.begin_call(&pending, t0()).await.unwrap().unwrap();
+        reader
+            .call_not_placed(&call, NotPlaced::Refused, "test", t0())
+            .await
+            .unwrap();
+    };
+    assert_eq!(next.member().phone.as_str(), "+15550100077");
+}
+
+async fn on_call_changes_reach_the_next_loop(store: Store) {
+    a_change_to_who_is_on_call_reaches_the_next_loop(&store, &store).await;
+}
+
 /// Every on-call record reads back as written, updates and deletes: the SQL of each
 /// database behind the API's endpoints.
 async fn on_call_records_read_back_updated_and_deleted(store: Store) {
@@ -916,6 +997,7 @@ macro_rules! check_all {
             overrides_of_one_operator_never_overlap,
             a_missed_call_is_texted_once_and_a_reply_of_1_accepts,
             on_call_records_read_back_updated_and_deleted,
+            on_call_changes_reach_the_next_loop,
             an_operator_in_use_is_not_deleted,
         )
     };
@@ -944,4 +1026,13 @@ async fn postgres_keeps_the_store_contract() {
         return;
     }
     check_all!(postgres("contract").await.unwrap());
+}
+
+#[tokio::test]
+async fn postgres_nodes_see_each_others_on_call_changes() {
+    let Some((first, db)) = postgres("oncall_nodes").await else {
+        return;
+    };
+    let second = Store::open(&Database::parse(&db.url)).await.unwrap();
+    a_change_to_who_is_on_call_reaches_the_next_loop(&first, &second).await;
 }

@@ -47,6 +47,24 @@ CREATE TABLE schedule_overrides (
 );
 CREATE INDEX schedule_overrides_range ON schedule_overrides (schedule_id, ends_at);
 
+-- Bumped by every change to the four tables above (see SQLite's 0008_oncall.sql).
+CREATE TABLE oncall_generation (n BIGINT NOT NULL);
+INSERT INTO oncall_generation (n) VALUES (0);
+CREATE FUNCTION oncall_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE oncall_generation SET n = n + 1;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER operators_changed AFTER INSERT OR UPDATE OR DELETE ON operators
+    FOR EACH STATEMENT EXECUTE FUNCTION oncall_changed();
+CREATE TRIGGER rotations_changed AFTER INSERT OR UPDATE OR DELETE ON rotations
+    FOR EACH STATEMENT EXECUTE FUNCTION oncall_changed();
+CREATE TRIGGER schedules_changed AFTER INSERT OR UPDATE OR DELETE ON schedules
+    FOR EACH STATEMENT EXECUTE FUNCTION oncall_changed();
+CREATE TRIGGER overrides_changed AFTER INSERT OR UPDATE OR DELETE ON schedule_overrides
+    FOR EACH STATEMENT EXECUTE FUNCTION oncall_changed();
+
 ALTER TABLE calls ADD COLUMN operator_id TEXT;
 ALTER TABLE calls ADD COLUMN answered_at TIMESTAMPTZ;
 ALTER TABLE calls ADD COLUMN decided_at TIMESTAMPTZ;

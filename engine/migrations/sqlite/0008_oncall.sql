@@ -51,6 +51,23 @@ CREATE TABLE schedule_overrides (
 );
 CREATE INDEX schedule_overrides_range ON schedule_overrides (schedule_id, ends_at);
 
+-- Bumped by every change to the four tables above: a node keeps them in memory for the
+-- call loops' starts and reads them again when this moved.
+CREATE TABLE oncall_generation (n INTEGER NOT NULL);
+INSERT INTO oncall_generation (n) VALUES (0);
+CREATE TRIGGER operators_inserted AFTER INSERT ON operators BEGIN UPDATE oncall_generation SET n = n + 1; END;
+CREATE TRIGGER operators_updated AFTER UPDATE ON operators BEGIN UPDATE oncall_generation SET n = n + 1; END;
+CREATE TRIGGER operators_deleted AFTER DELETE ON operators BEGIN UPDATE oncall_generation SET n = n + 1; END;
+CREATE TRIGGER rotations_inserted AFTER INSERT ON rotations BEGIN UPDATE oncall_generation SET n = n + 1; END;
+CREATE TRIGGER rotations_updated AFTER UPDATE ON rotations BEGIN UPDATE oncall_generation SET n = n + 1; END;
+CREATE TRIGGER rotations_deleted AFTER DELETE ON rotations BEGIN UPDATE oncall_generation SET n = n + 1; END;
+CREATE TRIGGER schedules_inserted AFTER INSERT ON schedules BEGIN UPDATE oncall_generation SET n = n + 1; END;
+CREATE TRIGGER schedules_updated AFTER UPDATE ON schedules BEGIN UPDATE oncall_generation SET n = n + 1; END;
+CREATE TRIGGER schedules_deleted AFTER DELETE ON schedules BEGIN UPDATE oncall_generation SET n = n + 1; END;
+CREATE TRIGGER overrides_inserted AFTER INSERT ON schedule_overrides BEGIN UPDATE oncall_generation SET n = n + 1; END;
+CREATE TRIGGER overrides_updated AFTER UPDATE ON schedule_overrides BEGIN UPDATE oncall_generation SET n = n + 1; END;
+CREATE TRIGGER overrides_deleted AFTER DELETE ON schedule_overrides BEGIN UPDATE oncall_generation SET n = n + 1; END;
+
 -- Which operator a call rang, when its roster named one: answer statistics per operator.
 ALTER TABLE calls ADD COLUMN operator_id TEXT;
 -- When it was answered, and when its outcome was settled: seconds to answer and to accept.

@@ -220,14 +220,6 @@ pub struct Opened<'a> {
     pub at: Timestamp,
 }
 
-/// The instants a batch of newly opened incidents spans, `[first, last]` as a half-open
-/// range: what expanding their rosters reads is loaded once for all of them.
-pub(crate) fn span(opened: &[Opened<'_>]) -> (Timestamp, Timestamp) {
-    let first = opened.iter().map(|o| o.at).min().unwrap_or_default();
-    let last = opened.iter().map(|o| o.at).max().unwrap_or_default();
-    (first, last + chrono::Duration::microseconds(1))
-}
-
 /// What a webhook said besides its event, for the timeline.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Said<'a> {
@@ -240,7 +232,7 @@ pub(crate) struct Said<'a> {
 pub(crate) type RouteKey<'a> = (&'a str, &'a str, Option<&'a str>);
 
 /// Where a route leads: its id, the roster, and what expanding the roster reads.
-pub(crate) type Routed = Option<(String, Roster<Entry>, Directory)>;
+pub(crate) type Routed = Option<(String, Roster<Entry>, std::sync::Arc<Directory>)>;
 
 /// A loop to insert: (incident, roster id, the expanded roster as JSON text, at, state,
 /// fallback). A roster that expands to nobody starts EXHAUSTED, its fallback pending.

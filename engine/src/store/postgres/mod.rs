@@ -31,6 +31,8 @@ pub struct Postgres {
     pool: PgPool,
     /// What the call loops decide, counted as it is written.
     pub(crate) calls: crate::metrics::CallMetrics,
+    /// Everything on call, for the loops' starts.
+    pub(crate) oncall: std::sync::Arc<super::oncall::Cache>,
 }
 
 impl Postgres {
@@ -48,6 +50,7 @@ impl Postgres {
         Ok(Self {
             pool,
             calls: Default::default(),
+            oncall: Default::default(),
         })
     }
 

@@ -150,6 +150,44 @@ impl DirectoryRows for PgConnection {
             .await?;
         rows.iter().map(operator_from_row).collect()
     }
+
+    async fn generation(&mut self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT n FROM oncall_generation")
+            .fetch_one(&mut *self)
+            .await?)
+    }
+
+    async fn everything(&mut self) -> Result<Directory> {
+        let schedules = sqlx::query("SELECT * FROM schedules")
+            .fetch_all(&mut *self)
+            .await?;
+        let overrides = sqlx::query("SELECT * FROM schedule_overrides ORDER BY starts_at, id")
+            .fetch_all(&mut *self)
+            .await?;
+        let overrides: Vec<OverrideRecord> = overrides.iter().map(override_from_row).collect();
+        let mut directory = Directory::default();
+        for row in &schedules {
+            let record = schedule_from_row(row)?;
+            directory
+                .schedules
+                .insert(record.id.clone(), record.schedule(&overrides));
+        }
+        for row in sqlx::query("SELECT * FROM rotations")
+            .fetch_all(&mut *self)
+            .await?
+        {
+            let record = rotation_from_row(&row)?;
+            directory.rotations.insert(record.id, record.rotation);
+        }
+        for row in sqlx::query("SELECT * FROM operators")
+            .fetch_all(&mut *self)
+            .await?
+        {
+            let operator = operator_from_row(&row)?;
+            directory.operators.insert(operator.id.clone(), operator);
+        }
+        Ok(directory)
+    }
 }
 
 /// What names `id` as `field` in a JSON array column (`$.operatorId` of roster entries,

@@ -8,10 +8,10 @@ use super::{Sqlite, instant, micros, rows_json};
 use crate::store::escalation::{
     Answer, CallRecord, CallTimes, ENDED, Entry, Fallback, LoopPlan, NEXT_CALL, Opened,
     PendingCall, Roster, Route, RouteKey, Routed, Said, Sms, TEXT_ASK, TEXT_SUMMARY_LIMIT,
-    answered, call_started, note_entry, plan_loops, plan_stops, span,
+    answered, call_started, note_entry, plan_loops, plan_stops,
 };
 use crate::store::incidents::new_id;
-use crate::store::oncall::{Wanted, load_directory};
+use crate::store::oncall::{Cache, Wanted, everything};
 use crate::store::{Error, Result, json};
 use serde_json::json;
 use sqlx::{Row, Transaction};
@@ -74,9 +74,7 @@ const CALL_COLUMNS: &str =
 async fn route_for(
     tx: &mut Transaction<'_, sqlx::Sqlite>,
     (alert_id, template_id, owner_id): RouteKey<'_>,
-    instants: &[Timestamp],
-    from: Timestamp,
-    to: Timestamp,
+    cache: &Cache,
 ) -> Result<Routed> {
     let route = sqlx::query(
         "SELECT r.id AS route_id, ro.* FROM routes r JOIN rosters ro ON ro.id = r.roster_id
@@ -95,8 +93,11 @@ async fn route_for(
         return Ok(None);
     };
     let roster = roster_from_row(&row)?;
-    let wanted = Wanted::roster(&roster).at(instants.to_vec());
-    let directory = load_directory(&mut **tx, &wanted, from, to).await?;
+    let directory = if Wanted::roster(&roster).is_empty() {
+        Default::default()
+    } else {
+        everything(&mut **tx, cache).await?
+    };
     Ok(Some((row.get("route_id"), roster, directory)))
 }
 
@@ -104,18 +105,16 @@ async fn route_for(
 /// per distinct alert, then one write for all the loops.
 pub(super) async fn start_escalations(
     tx: &mut Transaction<'_, sqlx::Sqlite>,
+    cache: &Cache,
     opened: &[Opened<'_>],
     phones: &str,
 ) -> Result<Vec<Option<String>>> {
     let mut routes = HashMap::new();
-    let (from, to) = span(opened);
-    let mut instants: Vec<Timestamp> = opened.iter().map(|o| o.at).collect();
-    instants.sort();
-    instants.dedup();
+
     for o in opened {
         let key = (o.alert_id, o.template_id, o.owner_id);
         if let hash_map::Entry::Vacant(vacant) = routes.entry(key) {
-            vacant.insert(route_for(tx, key, &instants, from, to).await?);
+            vacant.insert(route_for(tx, key, cache).await?);
         }
     }
     let LoopPlan {
@@ -617,7 +616,7 @@ impl Sqlite {
         phones: &str,
     ) -> Result<Vec<Option<String>>> {
         let mut tx = self.write().await?;
-        let started = start_escalations(&mut tx, opened, phones).await?;
+        let started = start_escalations(&mut tx, &self.oncall, opened, phones).await?;
         tx.commit().await?;
         Ok(started)
     }

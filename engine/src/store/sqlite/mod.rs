@@ -26,6 +26,8 @@ pub struct Sqlite {
     writer: SqlitePool,
     /// What the call loops decide, counted as it is written.
     pub(crate) calls: crate::metrics::CallMetrics,
+    /// Everything on call, for the loops' starts.
+    pub(crate) oncall: std::sync::Arc<super::oncall::Cache>,
 }
 
 impl Sqlite {
@@ -64,6 +66,7 @@ impl Sqlite {
             pool,
             writer,
             calls: Default::default(),
+            oncall: Default::default(),
         })
     }
 
