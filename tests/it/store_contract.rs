@@ -133,9 +133,39 @@ async fn a_ringing_loop<S: Contract>(store: &S) -> String {
     a_loop(store, "db-1").await
 }
 
+/// A roster `ros_1` of `members`, one loop, no fallback, no texts.
+fn roster(name: &str, members: Vec<Entry>) -> Roster<Entry> {
+    Roster {
+        id: "ros_1".into(),
+        name: name.into(),
+        members,
+        loops: 1,
+        ring_timeout_seconds: 30,
+        fallback_url: None,
+        sms: Default::default(),
+        created_at: t0(),
+        updated_at: t0(),
+    }
+}
+
+/// Stores `roster` and a default route to it: every incident goes to it.
+async fn route_everything_to<S: Contract>(store: &S, roster: Roster<Entry>) {
+    store.insert_roster(&roster).await.unwrap();
+    store
+        .insert_route(&Route {
+            id: "rte_1".into(),
+            roster_id: roster.id.clone(),
+            alert_id: None,
+            template_id: None,
+            owner_id: None,
+            created_at: t0(),
+        })
+        .await
+        .unwrap();
+}
+
 /// A two-member roster (Ada, then Grace) that every incident is routed to.
 async fn a_roster<S: Contract>(store: &S) {
-    let now = t0();
     let member = |name: &str, phone: &str| {
         Entry::Member(Member {
             name: name.into(),
@@ -144,34 +174,17 @@ async fn a_roster<S: Contract>(store: &S) {
             sms_phone: None,
         })
     };
-    store
-        .insert_roster(&Roster {
-            id: "ros_1".into(),
-            name: "db on-call".into(),
-            members: vec![
+    route_everything_to(
+        store,
+        roster(
+            "db on-call",
+            vec![
                 member("Ada", "+15550100001"),
                 member("Grace", "+15550100002"),
             ],
-            loops: 1,
-            ring_timeout_seconds: 30,
-            fallback_url: None,
-            sms: Default::default(),
-            created_at: now,
-            updated_at: now,
-        })
-        .await
-        .unwrap();
-    store
-        .insert_route(&Route {
-            id: "rte_1".into(),
-            roster_id: "ros_1".into(),
-            alert_id: None,
-            template_id: None,
-            owner_id: None,
-            created_at: now,
-        })
-        .await
-        .unwrap();
+        ),
+    )
+    .await;
 }
 
 /// Opens an incident on `subject` and starts its loop.
@@ -371,11 +384,11 @@ async fn an_on_call_schedule<S: Contract>(store: &S) {
 
 async fn a_roster_naming_a_schedule_expands_when_its_loop_starts<S: Contract>(store: S) {
     an_on_call_schedule(&store).await;
-    store
-        .insert_roster(&Roster {
-            id: "ros_1".into(),
-            name: "db on-call".into(),
-            members: vec![
+    route_everything_to(
+        &store,
+        roster(
+            "db on-call",
+            vec![
                 Entry::Schedule {
                     schedule_id: "sch_1".into(),
                 },
@@ -384,26 +397,9 @@ async fn a_roster_naming_a_schedule_expands_when_its_loop_starts<S: Contract>(st
                     operator_id: "ann".into(),
                 },
             ],
-            loops: 1,
-            ring_timeout_seconds: 30,
-            fallback_url: None,
-            sms: Default::default(),
-            created_at: t0(),
-            updated_at: t0(),
-        })
-        .await
-        .unwrap();
-    store
-        .insert_route(&Route {
-            id: "rte_1".into(),
-            roster_id: "ros_1".into(),
-            alert_id: None,
-            template_id: None,
-            owner_id: None,
-            created_at: t0(),
-        })
-        .await
-        .unwrap();
+        ),
+    )
+    .await;
     let wanted = Wanted {
         schedules: vec!["sch_1".into()],
         ..Wanted::default()
@@ -445,34 +441,19 @@ async fn a_roster_naming_a_schedule_expands_when_its_loop_starts<S: Contract>(st
 
 async fn a_roster_of_nobody_on_call_is_exhausted_at_once<S: Contract>(store: S) {
     an_on_call_schedule(&store).await;
-    store
-        .insert_roster(&Roster {
-            id: "ros_1".into(),
-            name: "nobody".into(),
-            // A rotation since deleted names nobody.
-            members: vec![Entry::Rotation {
-                rotation_id: "rot_gone".into(),
-            }],
+    // A rotation since deleted names nobody.
+    let members = vec![Entry::Rotation {
+        rotation_id: "rot_gone".into(),
+    }];
+    route_everything_to(
+        &store,
+        Roster {
             loops: 2,
-            ring_timeout_seconds: 30,
             fallback_url: Some("http://127.0.0.1:9/fallback".into()),
-            sms: Default::default(),
-            created_at: t0(),
-            updated_at: t0(),
-        })
-        .await
-        .unwrap();
-    store
-        .insert_route(&Route {
-            id: "rte_1".into(),
-            roster_id: "ros_1".into(),
-            alert_id: None,
-            template_id: None,
-            owner_id: None,
-            created_at: t0(),
-        })
-        .await
-        .unwrap();
+            ..roster("nobody", members)
+        },
+    )
+    .await;
     let incident = a_loop(&store, "db-1").await;
     assert!(store.next_call().await.unwrap().is_none(), "nobody to call");
     let kinds: Vec<String> = store
@@ -497,38 +478,24 @@ async fn a_roster_of_nobody_on_call_is_exhausted_at_once<S: Contract>(store: S) 
 
 async fn a_missed_call_is_texted_once_and_a_reply_of_1_accepts<S: Contract>(store: S) {
     an_on_call_schedule(&store).await;
-    store
-        .insert_roster(&Roster {
-            id: "ros_1".into(),
-            name: "texting".into(),
-            members: vec![
-                Entry::Operator {
-                    operator_id: "ann".into(),
-                },
-                Entry::Operator {
-                    operator_id: "cy".into(),
-                },
-            ],
-            loops: 1,
-            ring_timeout_seconds: 30,
-            fallback_url: None,
+    route_everything_to(
+        &store,
+        Roster {
             sms: tocsin::store::escalation::Sms::OnMiss,
-            created_at: t0(),
-            updated_at: t0(),
-        })
-        .await
-        .unwrap();
-    store
-        .insert_route(&Route {
-            id: "rte_1".into(),
-            roster_id: "ros_1".into(),
-            alert_id: None,
-            template_id: None,
-            owner_id: None,
-            created_at: t0(),
-        })
-        .await
-        .unwrap();
+            ..roster(
+                "texting",
+                vec![
+                    Entry::Operator {
+                        operator_id: "ann".into(),
+                    },
+                    Entry::Operator {
+                        operator_id: "cy".into(),
+                    },
+                ],
+            )
+        },
+    )
+    .await;
     let incident = a_loop(&store, "db-1").await;
     // Ann's call rings out: she is to be texted, once.
     let pending = store.next_call().await.unwrap().unwrap();
@@ -626,33 +593,16 @@ async fn a_missed_call_is_texted_once_and_a_reply_of_1_accepts<S: Contract>(stor
 /// A roster naming rotation rot_1 (bob, then cy), every incident routed to it.
 async fn a_rotation_roster(store: &Store) {
     an_on_call_schedule(store).await;
-    store
-        .insert_roster(&Roster {
-            id: "ros_1".into(),
-            name: "rotation".into(),
-            members: vec![Entry::Rotation {
+    route_everything_to(
+        store,
+        roster(
+            "rotation",
+            vec![Entry::Rotation {
                 rotation_id: "rot_1".into(),
             }],
-            loops: 1,
-            ring_timeout_seconds: 30,
-            fallback_url: None,
-            sms: Default::default(),
-            created_at: t0(),
-            updated_at: t0(),
-        })
-        .await
-        .unwrap();
-    store
-        .insert_route(&Route {
-            id: "rte_1".into(),
-            roster_id: "ros_1".into(),
-            alert_id: None,
-            template_id: None,
-            owner_id: None,
-            created_at: t0(),
-        })
-        .await
-        .unwrap();
+        ),
+    )
+    .await;
 }
 
 /// Who a loop calls: its first pending call's operator.
