@@ -39,16 +39,12 @@ struct Webhook {
     call_id: String,
     sid: String,
     prompt: u32,
-    params: Vec<(String, String)>,
+    form: Signed,
 }
 
 impl Webhook {
     fn param(&self, name: &str) -> Result<&str, ApiError> {
-        self.params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .ok_or_else(|| ApiError::BadRequest(format!("{name} is missing")))
+        self.form.param(name)
     }
 
     fn not_ours(&self) -> ApiError {
@@ -122,12 +118,12 @@ impl FromRequest<AppState> for Webhook {
         let Query(Prompt { prompt }) = Query::<Prompt>::from_request_parts(&mut parts, core)
             .await
             .map_err(|e| ApiError::BadRequest(e.body_text()))?;
-        let Signed(params) = Signed::from_request(Request::from_parts(parts, body), core).await?;
+        let form = Signed::from_request(Request::from_parts(parts, body), core).await?;
         let mut webhook = Self {
             call_id,
             sid: String::new(),
             prompt: prompt.unwrap_or(1).clamp(1, 2),
-            params,
+            form,
         };
         webhook.sid = webhook.param("CallSid")?.to_owned();
         Ok(webhook)

@@ -206,7 +206,7 @@ pub(super) async fn stop_escalations(
 }
 
 /// An incident's loop as the state machine sees it, locked until the transaction ends.
-async fn loop_of(
+pub(super) async fn loop_of(
     tx: &mut Transaction<'_, sqlx::Postgres>,
     incident_id: &str,
 ) -> Result<Option<Loop>> {

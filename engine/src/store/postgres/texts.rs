@@ -2,13 +2,14 @@
 //! then its calls, as every transition does.
 
 use super::Postgres;
+use super::escalation::loop_of;
 use super::incidents::timeline;
 use crate::store::Result;
 use crate::store::escalation::ENDED;
 use crate::store::texts::{Accepted, Text};
 use serde_json::json;
 use sqlx::Row;
-use tocsin_domain::call_loop::{self as machine, Loop, LoopState};
+use tocsin_domain::call_loop as machine;
 use tocsin_sdk::time::Timestamp;
 use tocsin_twilio::PhoneNumber;
 
@@ -128,40 +129,25 @@ impl Postgres {
             json!({"textId": text_id, "sid": sid}),
         )
         .await?;
-        let state = sqlx::query(
-            "SELECT state, step, json_array_length(roster->'members')::bigint AS members,
-                    (roster->>'loops')::bigint AS loops
-             FROM escalations WHERE incident_id = $1 FOR UPDATE",
-        )
-        .bind(&incident)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = state {
-            let state = Loop {
-                state: LoopState::parse(row.get("state")).unwrap_or(LoopState::Stopped),
-                step: row.get::<i64, _>("step") as u32,
-                members: row.get::<i64, _>("members") as u32,
-                loops: row.get::<i64, _>("loops") as u32,
-                text_misses: true,
-            };
-            if let Some((after, _end_call)) = machine::accepted_elsewhere(state) {
-                sqlx::query(
-                    "UPDATE escalations SET state = $1, updated_at = $2 WHERE incident_id = $3",
-                )
-                .bind(after.state.as_str())
-                .bind(at)
-                .bind(&incident)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(&format!(
-                    "UPDATE calls SET end_requested = 1, updated_at = $1
+        if let Some(state) = loop_of(&mut tx, &incident).await?
+            && let Some((after, _end_call)) = machine::accepted_elsewhere(state)
+        {
+            sqlx::query(
+                "UPDATE escalations SET state = $1, updated_at = $2 WHERE incident_id = $3",
+            )
+            .bind(after.state.as_str())
+            .bind(at)
+            .bind(&incident)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(&format!(
+                "UPDATE calls SET end_requested = 1, updated_at = $1
                      WHERE incident_id = $2 AND status NOT IN {ENDED} AND end_requested = 0"
-                ))
-                .bind(at)
-                .bind(&incident)
-                .execute(&mut *tx)
-                .await?;
-            }
+            ))
+            .bind(at)
+            .bind(&incident)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         self.calls.acknowledged(opened, at);

@@ -210,7 +210,7 @@ pub(super) async fn stop_escalations(
 }
 
 /// An incident's loop as the state machine sees it.
-async fn loop_of(
+pub(super) async fn loop_of(
     tx: &mut Transaction<'_, sqlx::Sqlite>,
     incident_id: &str,
 ) -> Result<Option<Loop>> {

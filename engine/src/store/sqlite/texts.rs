@@ -1,5 +1,6 @@
 //! Texts after missed calls, in SQLite.
 
+use super::escalation::loop_of;
 use super::incidents::timeline;
 use super::{Sqlite, micros};
 use crate::store::Result;
@@ -7,7 +8,7 @@ use crate::store::escalation::ENDED;
 use crate::store::texts::{Accepted, Text};
 use serde_json::json;
 use sqlx::Row;
-use tocsin_domain::call_loop::{self as machine, Loop, LoopState};
+use tocsin_domain::call_loop as machine;
 use tocsin_sdk::time::Timestamp;
 use tocsin_twilio::PhoneNumber;
 
@@ -127,40 +128,23 @@ impl Sqlite {
             json!({"textId": text_id, "sid": sid}),
         )
         .await?;
-        let state = sqlx::query(
-            "SELECT state, step, json_array_length(roster, '$.members') AS members,
-                    json_extract(roster, '$.loops') AS loops
-             FROM escalations WHERE incident_id = ?",
-        )
-        .bind(&incident)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = state {
-            let state = Loop {
-                state: LoopState::parse(row.get("state")).unwrap_or(LoopState::Stopped),
-                step: row.get::<i64, _>("step") as u32,
-                members: row.get::<i64, _>("members") as u32,
-                loops: row.get::<i64, _>("loops") as u32,
-                text_misses: true,
-            };
-            if let Some((after, _end_call)) = machine::accepted_elsewhere(state) {
-                sqlx::query(
-                    "UPDATE escalations SET state = ?, updated_at = ? WHERE incident_id = ?",
-                )
+        if let Some(state) = loop_of(&mut tx, &incident).await?
+            && let Some((after, _end_call)) = machine::accepted_elsewhere(state)
+        {
+            sqlx::query("UPDATE escalations SET state = ?, updated_at = ? WHERE incident_id = ?")
                 .bind(after.state.as_str())
                 .bind(micros(at))
                 .bind(&incident)
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query(&format!(
-                    "UPDATE calls SET end_requested = 1, updated_at = ?
+            sqlx::query(&format!(
+                "UPDATE calls SET end_requested = 1, updated_at = ?
                      WHERE incident_id = ? AND status NOT IN {ENDED} AND end_requested = 0"
-                ))
-                .bind(micros(at))
-                .bind(&incident)
-                .execute(&mut *tx)
-                .await?;
-            }
+            ))
+            .bind(micros(at))
+            .bind(&incident)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         self.calls.acknowledged(opened, at);
