@@ -275,6 +275,7 @@ async fn loop_starts(store: &Store, roster: &str, loops: usize) -> Vec<f64> {
             alert_id: &alert,
             template_id: "cloud_alarm",
             owner_id: None,
+            labels: Default::default(),
             at,
         }];
         let started = Instant::now();

@@ -15,6 +15,7 @@ mod pg;
 mod plugins;
 mod rosters;
 mod server;
+mod silences;
 mod sns;
 mod store_contract;
 mod support;

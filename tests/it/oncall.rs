@@ -25,7 +25,8 @@ async fn operator(app: &TestApp, name: &str, phone: &str) -> String {
     create(app, "/operators", json!({"name": name, "phone": phone})).await
 }
 
-async fn key(app: &TestApp, role: &str) -> String {
+/// A new key of `role`, named `<role> key`; its secret.
+pub(crate) async fn key(app: &TestApp, role: &str) -> String {
     app.send(
         Method::POST,
         "/api_keys",
@@ -631,9 +632,12 @@ async fn an_operator_in_use_is_not_deleted_and_says_what_uses_them() {
     app.stop().await;
 }
 
-/// A database migrated only up to (not including) `before`, with two rosters that share a
-/// number, then opened by this version: the members become operators, one per number.
-async fn members_become_operators(database: tocsin::store::Database, dir: &str, before: i64) {
+/// The migrations of `dir` (`sqlite` or `postgres`) before version `before`: what an
+/// older Tocsin ran. The directory holds the copies while the migrator is used.
+pub(crate) async fn migrations_before(
+    dir: &str,
+    before: i64,
+) -> (tempfile::TempDir, sqlx::migrate::Migrator) {
     let copies = tempfile::tempdir().unwrap();
     let source = tocsin_tests::workspace()
         .join("engine/migrations")
@@ -647,6 +651,13 @@ async fn members_become_operators(database: tocsin::store::Database, dir: &str, 
         }
     }
     let older = sqlx::migrate::Migrator::new(copies.path()).await.unwrap();
+    (copies, older)
+}
+
+/// A database migrated only up to (not including) `before`, with two rosters that share a
+/// number, then opened by this version: the members become operators, one per number.
+async fn members_become_operators(database: tocsin::store::Database, dir: &str, before: i64) {
+    let (_copies, older) = migrations_before(dir, before).await;
     let insert = match &database {
         tocsin::store::Database::Sqlite(_) => {
             "INSERT INTO rosters (id, name, members, loops, ring_timeout_seconds, created_at, updated_at)

@@ -15,6 +15,7 @@ use tocsin::store::oncall::{
     Operator, OverrideRecord, RotationRecord, RuleSpec, ScheduleRecord, Wanted,
 };
 use tocsin::store::seam::{CallLoops, Data, FollowUps, Incidents, OnCall, Rosters, Writes};
+use tocsin::store::silences::{MatcherSpec, SilenceRecord, WindowRecord};
 use tocsin::store::{Database, Store};
 use tocsin_domain::call_loop::NotPlaced;
 use tocsin_domain::oncall::{Override, Rotation, ShiftUnit};
@@ -86,6 +87,7 @@ async fn at_most_one_unclosed_incident_per_alert_and_subject<S: Contract>(store:
     let filter = IncidentFilter {
         alert_id: Some("alt_1".into()),
         status: None,
+        silenced: None,
     };
     assert_eq!(
         store.list_incidents(&filter, None, 50).await.unwrap().len(),
@@ -203,6 +205,7 @@ async fn a_loop<S: Contract>(store: &S, subject: &str) -> String {
         alert_id: "alt_1",
         template_id: "cloud_alarm",
         owner_id: None,
+        labels: Default::default(),
         at: now,
     }];
     let started = store.start_loops(&opened, "twilio").await.unwrap();
@@ -922,6 +925,175 @@ impl<S: Incidents> ApplyOwned for S {
     }
 }
 
+/// Opens an incident on `subject` whose loop starts with the labels silences match.
+async fn a_labelled_loop(store: &Store, subject: &str, at: DateTime<Utc>) -> String {
+    let report = json!({"severity": "CRITICAL"});
+    let Change::Opened(incident) = store
+        .apply_finding(&finding("alt_1", subject, true, &report, at))
+        .await
+        .unwrap()
+    else {
+        panic!("a breach opens")
+    };
+    let labels = tocsin::store::silences::labels(
+        &incident,
+        "alt_1",
+        "usage_breach",
+        Some("acc1"),
+        subject,
+        &report,
+    );
+    let opened = [Opened {
+        incident_id: &incident,
+        alert_id: "alt_1",
+        template_id: "usage_breach",
+        owner_id: Some("acc1"),
+        labels,
+        at,
+    }];
+    store.start_loops(&opened, "twilio").await.unwrap();
+    incident
+}
+
+fn a_silence(id: &str, subject: &str, from: DateTime<Utc>, minutes: i64) -> SilenceRecord {
+    SilenceRecord {
+        id: id.into(),
+        matchers: vec![MatcherSpec {
+            name: "subject".into(),
+            op: "=".into(),
+            value: subject.into(),
+        }],
+        starts_at: from,
+        ends_at: from + Duration::minutes(minutes),
+        comment: "reboot".into(),
+        created_by: "ops".into(),
+        created_at: from,
+        updated_at: from,
+    }
+}
+
+async fn a_silence_holds_a_loop_cuts_its_call_and_the_step_is_dialed_again(store: Store) {
+    a_roster(&store).await;
+    let ringing = a_labelled_loop(&store, "db-1", t0()).await;
+    let pending = store.next_call().await.unwrap().unwrap();
+    let first = store.begin_call(&pending, t0()).await.unwrap().unwrap();
+    store
+        .call_placed(&first, "CA-1", CallStatus::Ringing, t0())
+        .await
+        .unwrap();
+
+    // A silence starts: the loop waits, its ringing call is to be ended.
+    store
+        .insert_silence(&a_silence("sil_1", "db-1", t0(), 60))
+        .await
+        .unwrap();
+    let pass = store.silence_loops(t0()).await.unwrap();
+    assert_eq!((pass.silenced, pass.resumed), (1, 0));
+    assert_eq!(pass.next_change, Some(t0() + Duration::minutes(60)));
+    let to_end = store.calls_to_end().await.unwrap();
+    assert_eq!(to_end.iter().map(|c| &c.id).collect::<Vec<_>>(), [&first]);
+    assert!(store.next_call().await.unwrap().is_none());
+    assert_eq!(
+        store.silence_loops(t0()).await.unwrap().silenced,
+        0,
+        "a held loop is held once"
+    );
+
+    // A loop opening under a silence starts held.
+    store
+        .insert_silence(&a_silence("sil_2", "db-2", t0(), 120))
+        .await
+        .unwrap();
+    let held = a_labelled_loop(&store, "db-2", t0()).await;
+    assert!(store.next_call().await.unwrap().is_none());
+    let filter = IncidentFilter {
+        alert_id: None,
+        status: None,
+        silenced: Some(true),
+    };
+    let silenced = store.list_incidents(&filter, None, 50).await.unwrap();
+    assert_eq!(silenced.len(), 2);
+
+    // The cut call's end moves nothing; when its silence ends, the same step (Ada) is
+    // dialed again, as a call of its own.
+    store
+        .call_status(&first, "CA-1", CallStatus::Canceled, t0())
+        .await
+        .unwrap();
+    assert!(store.next_call().await.unwrap().is_none());
+    let later = t0() + Duration::minutes(60);
+    let pass = store.silence_loops(later).await.unwrap();
+    assert_eq!((pass.silenced, pass.resumed), (0, 1));
+    let again = store.next_call().await.unwrap().unwrap();
+    assert_eq!(
+        (
+            again.incident_id.as_str(),
+            again.step,
+            again.member().name.as_str()
+        ),
+        (ringing.as_str(), 0, "Ada")
+    );
+    let second = store.begin_call(&again, later).await.unwrap().unwrap();
+    assert_ne!(second, first);
+    assert_eq!(store.begin_call(&again, later).await.unwrap(), None);
+    let kinds: Vec<String> = store
+        .timeline(&ringing)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    let at = |kind: &str| kinds.iter().position(|k| k == kind).unwrap();
+    assert!(at("silenced") < at("unsilenced"), "{kinds:?}");
+
+    // The held one closes meanwhile: it never rings.
+    store
+        .close_incident(&held, later, "key_1", "closed")
+        .await
+        .unwrap();
+    let pass = store
+        .silence_loops(t0() + Duration::minutes(120))
+        .await
+        .unwrap();
+    assert_eq!((pass.silenced, pass.resumed), (0, 0));
+    assert_eq!(pass.next_change, None);
+
+    // Expired silences are forgotten five days on.
+    assert_eq!(store.list_silences(t0()).await.unwrap().len(), 2);
+    store.silence_loops(t0() + Duration::days(6)).await.unwrap();
+    assert!(store.silence("sil_1").await.unwrap().is_none());
+}
+
+async fn maintenance_windows_read_back_updated_and_deleted(store: Store) {
+    let window = WindowRecord {
+        id: "mw_1".into(),
+        name: "reboot".into(),
+        matchers: vec![MatcherSpec {
+            name: "severity".into(),
+            op: "=~".into(),
+            value: "CRIT.*".into(),
+        }],
+        time_zone: "Europe/Berlin".parse().unwrap(),
+        days: vec!["SUN".into()],
+        start: "02:00".into(),
+        end: "04:00".into(),
+        comment: String::new(),
+        created_by: "ops".into(),
+        created_at: t0(),
+        updated_at: t0(),
+    };
+    store.insert_window(&window).await.unwrap();
+    assert_eq!(store.window("mw_1").await.unwrap(), Some(window.clone()));
+    let moved = WindowRecord {
+        end: "05:00".into(),
+        ..window
+    };
+    assert!(store.update_window(&moved).await.unwrap());
+    assert_eq!(store.list_windows().await.unwrap(), [moved]);
+    assert!(store.delete_window("mw_1").await.unwrap());
+    assert!(!store.delete_window("mw_1").await.unwrap());
+}
+
 /// A fresh SQLite store in a file of its own; the directory lives as long as the store.
 async fn sqlite() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -949,6 +1121,8 @@ macro_rules! check_all {
             on_call_records_read_back_updated_and_deleted,
             on_call_changes_reach_the_next_loop,
             an_operator_in_use_is_not_deleted,
+            a_silence_holds_a_loop_cuts_its_call_and_the_step_is_dialed_again,
+            maintenance_windows_read_back_updated_and_deleted,
         )
     };
     ($store:expr; $($check:ident),* $(,)?) => {$({

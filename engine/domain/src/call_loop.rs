@@ -20,6 +20,8 @@ pub enum LoopState {
     Exhausted,
     /// The incident closed first.
     Stopped,
+    /// Held by a silence: no calls until no silence matches the incident.
+    Silenced,
 }
 
 impl LoopState {
@@ -30,6 +32,7 @@ impl LoopState {
             Self::Accepted => "ACCEPTED",
             Self::Exhausted => "EXHAUSTED",
             Self::Stopped => "STOPPED",
+            Self::Silenced => "SILENCED",
         }
     }
 
@@ -40,6 +43,7 @@ impl LoopState {
             "ACCEPTED" => Self::Accepted,
             "EXHAUSTED" => Self::Exhausted,
             "STOPPED" => Self::Stopped,
+            "SILENCED" => Self::Silenced,
             _ => return None,
         })
     }
@@ -94,12 +98,15 @@ pub enum Outcome {
     Canceled,
     /// Nothing was ever heard of it.
     Lost,
+    /// A silence cut it short; its step is dialed again when the loop resumes.
+    Silenced,
 }
 
 impl Outcome {
-    /// Whether the member never got to answer: not accepted, and not passed on purpose.
+    /// Whether the member never got to answer: not accepted, not passed on purpose, and
+    /// not cut short by a silence.
     pub fn is_miss(self) -> bool {
-        !matches!(self, Self::Accepted | Self::Passed)
+        !matches!(self, Self::Accepted | Self::Passed | Self::Silenced)
     }
 
     /// The stored name.
@@ -113,6 +120,7 @@ impl Outcome {
             Self::Failed => "failed",
             Self::Canceled => "canceled",
             Self::Lost => "lost",
+            Self::Silenced => "silenced",
         }
     }
 
@@ -127,6 +135,7 @@ impl Outcome {
             "failed" => Self::Failed,
             "canceled" => Self::Canceled,
             "lost" => Self::Lost,
+            "silenced" => Self::Silenced,
             _ => return None,
         })
     }
@@ -257,6 +266,10 @@ pub enum Note {
     },
     /// `escalation-stopped`.
     Stopped,
+    /// `silenced`: a silence holds the loop.
+    Silenced,
+    /// `unsilenced`: no silence holds it any more; it calls again.
+    Unsilenced,
 }
 
 /// What the store and the driver must do after a transition.
@@ -301,10 +314,15 @@ pub fn dial(state: Loop, step: u32) -> Option<Note> {
     state.wants(step).then_some(Note::CallStarted)
 }
 
-/// The incident closed or resolved: an active loop stops, and its live calls are ended.
+/// Whether the loop is not over: calling, or held by a silence.
+fn running(state: Loop) -> bool {
+    matches!(state.state, LoopState::Active | LoopState::Silenced)
+}
+
+/// The incident closed or resolved: a running loop stops, and its live calls are ended.
 /// `None` when the loop was already over.
 pub fn stop(state: Loop) -> Option<(Loop, [Action; 2])> {
-    (state.state == LoopState::Active).then_some((
+    running(state).then_some((
         Loop {
             state: LoopState::Stopped,
             ..state
@@ -313,15 +331,52 @@ pub fn stop(state: Loop) -> Option<(Loop, [Action; 2])> {
     ))
 }
 
-/// A member accepted outside a call (a reply to a text): an active loop is over, its live
+/// A member accepted outside a call (a reply to a text): a running loop is over, its live
 /// call ended. `None` when the loop was already over (the incident is still theirs).
 pub fn accepted_elsewhere(state: Loop) -> Option<(Loop, Action)> {
-    (state.state == LoopState::Active).then_some((
+    running(state).then_some((
         Loop {
             state: LoopState::Accepted,
             ..state
         },
         Action::EndCall,
+    ))
+}
+
+/// A silence matches the incident: an active loop waits, SILENCED, and the call of its
+/// current step, if one is under way, is cut short: settled as [`Outcome::Silenced`] (see
+/// [`cut`]) and ended. The loop keeps its step, to dial it again when it resumes. `None`
+/// when the loop is not calling.
+pub fn silence(state: Loop) -> Option<(Loop, [Action; 2])> {
+    (state.state == LoopState::Active).then_some((
+        Loop {
+            state: LoopState::Silenced,
+            ..state
+        },
+        [Action::Note(Note::Silenced), Action::EndCall],
+    ))
+}
+
+/// What silencing its loop does to the call of the loop's current step: a call not yet
+/// settled is settled as [`Outcome::Silenced`], so that nothing it reports later (a key,
+/// its end) moves the loop.
+pub fn cut(call: Call) -> Call {
+    Call {
+        outcome: call.outcome.or(Some(Outcome::Silenced)),
+        ..call
+    }
+}
+
+/// No silence matches the incident any more: a silenced loop calls again from the step it
+/// stopped at. `None` when the loop is not silenced (the incident closed meanwhile: its
+/// loop stopped and never rings).
+pub fn unsilence(state: Loop) -> Option<(Loop, Action)> {
+    (state.state == LoopState::Silenced).then_some((
+        Loop {
+            state: LoopState::Active,
+            ..state
+        },
+        Action::Note(Note::Unsilenced),
     ))
 }
 
@@ -339,7 +394,8 @@ pub fn on(state: Loop, call: Call, event: Event) -> Transition {
                 t.call.status = Some(status);
             }
             t.actions.push(Action::Note(Note::CallPlaced(status)));
-            if !state.wants(call.step) {
+            // The loop moved on, stopped, or a silence cut this call while it was placed.
+            if !state.wants(call.step) || call.outcome.is_some() {
                 t.actions.push(Action::EndCall);
             }
         }
@@ -926,5 +982,95 @@ mod tests {
         ] {
             assert_eq!(accepted_elsewhere(Loop { state, ..active(0) }), None);
         }
+    }
+
+    fn silenced(step: u32) -> Loop {
+        Loop {
+            state: LoopState::Silenced,
+            ..active(step)
+        }
+    }
+
+    #[test]
+    fn silence_holds_an_active_loop_at_its_step_and_ends_its_call() {
+        let (after, actions) = silence(active(1)).expect("active");
+        assert_eq!(after, silenced(1));
+        assert_eq!(actions, [note(Note::Silenced), EndCall]);
+        for state in [
+            LoopState::Accepted,
+            LoopState::Exhausted,
+            LoopState::Stopped,
+            LoopState::Silenced,
+        ] {
+            assert_eq!(silence(Loop { state, ..active(0) }), None, "{state:?}");
+        }
+    }
+
+    #[test]
+    fn silenced_loop_dials_nothing() {
+        assert_eq!(dial(silenced(1), 1), None);
+    }
+
+    #[test]
+    fn a_cut_call_reports_change_nothing_after_the_loop_resumes() {
+        let ringing = cut(call(1, Some(S::Ringing)));
+        assert_eq!(ringing.outcome, Some(Outcome::Silenced));
+        let (resumed, action) = unsilence(silenced(1)).expect("silenced");
+        assert_eq!(resumed, active(1));
+        assert_eq!(action, note(Note::Unsilenced));
+        // Its end neither moves the loop nor texts, and its keys are not wanted.
+        let texting = Loop {
+            text_misses: true,
+            ..resumed
+        };
+        let t = on(texting, ringing, Event::Status(S::Canceled));
+        assert_eq!(t.state, texting);
+        assert_eq!(t.actions, [note(Note::CallStatus(S::Canceled))]);
+        let t = on(resumed, ringing, Event::Key(Keypad::Accept));
+        assert_eq!(t.actions, [reply(Reply::NotNeeded)]);
+        let t = on(resumed, ringing, Event::Answered { prompt: 1 });
+        assert!(t.actions.contains(&reply(Reply::NotNeeded)), "{t:?}");
+    }
+
+    #[test]
+    fn a_call_cut_while_it_was_being_placed_is_ended_once_placed() {
+        let placing = cut(call(1, None));
+        let t = on(active(1), placing, Event::Placed(S::Queued));
+        assert_eq!(t.actions, [note(Note::CallPlaced(S::Queued)), EndCall]);
+    }
+
+    #[test]
+    fn a_settled_call_keeps_its_outcome_when_cut() {
+        let passed = Call {
+            outcome: Some(Outcome::Passed),
+            ..call(0, Some(S::Completed))
+        };
+        assert_eq!(cut(passed), passed);
+    }
+
+    #[test]
+    fn unsilence_only_resumes_a_silenced_loop() {
+        for state in [
+            LoopState::Active,
+            LoopState::Accepted,
+            LoopState::Exhausted,
+            LoopState::Stopped,
+        ] {
+            assert_eq!(unsilence(Loop { state, ..active(0) }), None, "{state:?}");
+        }
+    }
+
+    #[test]
+    fn a_silenced_loop_stops_when_its_incident_closes_and_never_rings() {
+        let (after, _) = stop(silenced(1)).expect("running");
+        assert_eq!(after.state, LoopState::Stopped);
+        assert_eq!(unsilence(after), None);
+    }
+
+    #[test]
+    fn a_cut_call_is_not_a_miss() {
+        assert!(!Outcome::Silenced.is_miss());
+        assert_eq!(Outcome::parse("silenced"), Some(Outcome::Silenced));
+        assert_eq!(LoopState::parse("SILENCED"), Some(LoopState::Silenced));
     }
 }

@@ -245,13 +245,12 @@ pub enum Target {
     Rotation(String),
 }
 
-/// A weekly window of a schedule, on its local wall clock: it opens at `start` on each of
-/// `days` and closes at `end`; `start == end` is a whole day (24 hours from `start`) and
-/// `end < start` crosses midnight, belonging to the day it starts.
+/// A weekly window on a local wall clock: it opens at `start` on each of `days` and closes
+/// at `end`; `start == end` is a whole day (24 hours from `start`) and `end < start` crosses
+/// midnight, belonging to the day it starts. Schedule rules and maintenance windows are
+/// both read so.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rule {
-    /// Who is on call while it is open.
-    pub target: Target,
+pub struct Weekly {
     /// The days it opens on.
     pub days: Vec<Weekday>,
     /// Local time it opens.
@@ -260,7 +259,7 @@ pub struct Rule {
     pub end: NaiveTime,
 }
 
-impl Rule {
+impl Weekly {
     /// The window opening on `day`, as instants.
     fn window(&self, tz: Tz, day: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
         let closes_on = if self.end <= self.start {
@@ -274,7 +273,7 @@ impl Rule {
         )
     }
 
-    /// Whether the rule is open at `at`.
+    /// Whether the window is open at `at`.
     pub fn is_open(&self, tz: Tz, at: DateTime<Utc>) -> bool {
         let today = local(tz, at).date();
         // A window that opened yesterday may still be open.
@@ -287,8 +286,8 @@ impl Rule {
             })
     }
 
-    /// Where the rule opens or closes within `(from, to)`.
-    fn edges(&self, tz: Tz, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+    /// Where the window opens or closes within `(from, to)`, in order.
+    pub fn edges(&self, tz: Tz, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<DateTime<Utc>> {
         let mut edges = Vec::new();
         let mut day = local(tz, from).date().pred_opt().expect("in range");
         let last = local(tz, to).date();
@@ -299,7 +298,37 @@ impl Rule {
             }
             day = day.succ_opt().expect("in range");
         }
+        edges.sort();
         edges
+    }
+
+    /// The first instant after `at` where the window opens or closes (within a fortnight;
+    /// a window with days always has one).
+    pub fn next_edge(&self, tz: Tz, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.edges(tz, at, at + chrono::Duration::days(15))
+            .into_iter()
+            .next()
+    }
+}
+
+/// A weekly window of a schedule, and who is on call while it is open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// Who is on call while it is open.
+    pub target: Target,
+    /// When it is open.
+    pub when: Weekly,
+}
+
+impl Rule {
+    /// Whether the rule is open at `at`.
+    pub fn is_open(&self, tz: Tz, at: DateTime<Utc>) -> bool {
+        self.when.is_open(tz, at)
+    }
+
+    /// Where the rule opens or closes within `(from, to)`.
+    fn edges(&self, tz: Tz, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+        self.when.edges(tz, from, to)
     }
 }
 
@@ -626,9 +655,11 @@ mod tests {
     fn rule(target: Target, days: &[Weekday], start: &str, end: &str) -> Rule {
         Rule {
             target,
-            days: days.to_vec(),
-            start: time(start),
-            end: time(end),
+            when: Weekly {
+                days: days.to_vec(),
+                start: time(start),
+                end: time(end),
+            },
         }
     }
 

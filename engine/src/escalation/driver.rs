@@ -10,8 +10,10 @@ use crate::store::escalation::{CallRecord, PendingCall};
 use crate::store::seam::CallLoops;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tocsin_domain::call_loop::NotPlaced;
+use tocsin_sdk::time::Timestamp;
 use tocsin_twilio::{self as twilio, CallStatus, NewCall};
 use tokio::sync::Notify;
 
@@ -36,6 +38,7 @@ pub struct Escalation {
     simulated: bool,
     http: reqwest::Client,
     wake: Arc<Notify>,
+    silences_changed: AtomicBool,
 }
 
 impl Escalation {
@@ -61,6 +64,7 @@ impl Escalation {
                 .build()
                 .expect("an HTTP client without TLS settings builds"),
             wake: Arc::new(Notify::new()),
+            silences_changed: AtomicBool::new(true),
         }
     }
 
@@ -102,6 +106,13 @@ impl Escalation {
     /// Something changed: look for work now.
     pub fn wake(&self) {
         self.wake.notify_one();
+    }
+
+    /// A silence or a maintenance window was made, changed or expired: the loops they
+    /// hold are looked at again now.
+    pub fn silences_changed(&self) {
+        self.silences_changed.store(true, Ordering::Relaxed);
+        self.wake();
     }
 
     /// What [`Self::wake`] notifies, for the parts that wake the driver without holding it.
@@ -146,6 +157,10 @@ pub async fn run(core: Arc<Core>) {
     let mut last_sweep = Instant::now();
     let mut unfinished = false;
     let mut dialing = false;
+    // When what silences next changes (a silence starts or ends, a window opens or closes),
+    // on the injected clock; and when silences were last looked at, on the wall clock.
+    let mut silences_due: Option<Timestamp> = None;
+    let mut last_silencing = Instant::now();
     loop {
         // Of the nodes sharing a database, the one holding the dialer lease drives every
         // loop (crate::cluster); the others wait to take over.
@@ -164,11 +179,36 @@ pub async fn run(core: Arc<Core>) {
             // Calls that were under way when this server (or the node that dialed before
             // it) stopped: Twilio knows how they went, and none is dialed again.
             dialing = true;
+            core.escalation
+                .silences_changed
+                .store(true, Ordering::Relaxed);
             seen.clear();
             unfinished = sweep(&core, &client, &mut seen, true).await;
             last_sweep = Instant::now();
         }
-        let mut retry = !end_stopped_calls(&core, &client).await;
+        // Silences first, so that the calls they cut are ended in this same pass. Another
+        // node may make a silence without waking this one: a shared database is looked at
+        // every second.
+        let mut retry = false;
+        let changed = core
+            .escalation
+            .silences_changed
+            .swap(false, Ordering::Relaxed);
+        let due = silences_due.is_some_and(|at| core.clock.now() >= at);
+        let polled = core.cluster.is_shared() && last_silencing.elapsed() >= RETRY_AFTER;
+        if changed || due || polled {
+            last_silencing = Instant::now();
+            match silence_loops(&core).await {
+                Some(next) => silences_due = next,
+                None => {
+                    core.escalation
+                        .silences_changed
+                        .store(true, Ordering::Relaxed);
+                    retry = true;
+                }
+            }
+        }
+        retry |= !end_stopped_calls(&core, &client).await;
         retry |= !fire_fallbacks(&core).await;
         retry |= !send_texts(&core, &client).await;
         if unfinished && last_sweep.elapsed() >= SWEEP_EVERY {
@@ -202,9 +242,43 @@ pub async fn run(core: Arc<Core>) {
                 None => std::future::pending().await,
             }
         };
+        let silences = async {
+            match silences_due {
+                Some(at) => core.clock.sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = core.escalation.wake.notified() => {}
             () = due => {}
+            () = silences => {}
+        }
+    }
+}
+
+/// Holds the loops that silences and open maintenance windows match, and lets go of those
+/// no longer matched. `Some` of when to look again (`Some(None)`: when woken); `None` when
+/// the store failed.
+async fn silence_loops(core: &Core) -> Option<Option<Timestamp>> {
+    match core.store.silence_loops(core.clock.now()).await {
+        Ok(pass) => {
+            if pass.silenced > 0 {
+                tracing::info!(
+                    loops = pass.silenced,
+                    "silenced: these loops wait, their live calls are ended"
+                );
+            }
+            if pass.resumed > 0 {
+                tracing::info!(
+                    loops = pass.resumed,
+                    "no silence holds these loops any more: they call again"
+                );
+            }
+            Some(pass.next_change)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not apply silences");
+            None
         }
     }
 }
@@ -286,7 +360,8 @@ async fn place(core: &Core, client: &twilio::Client, pending: &PendingCall, call
     core.escalation.wake();
 }
 
-/// Ends the live calls of loops that stopped (the incident closed or resolved). False when
+/// Ends the live calls that loops no longer want (the incident closed or resolved, a
+/// silence holds it, or the call was placed too late). False when
 /// some are left to try again.
 async fn end_stopped_calls(core: &Core, client: &twilio::Client) -> bool {
     let calls = match core.store.calls_to_end().await {
@@ -308,7 +383,7 @@ async fn end_stopped_calls(core: &Core, client: &twilio::Client) -> bool {
                 continue;
             }
         };
-        tracing::info!(incident = %call.incident_id, member = %call.member, %sid, "ended the call: the incident closed");
+        tracing::info!(incident = %call.incident_id, member = %call.member, %sid, "ended the call: its loop no longer wants it");
         if let Err(e) = core
             .store
             .call_end_sent(&call, status, core.clock.now())

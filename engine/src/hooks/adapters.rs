@@ -3,6 +3,7 @@
 //! real payloads in `shared/fixtures/webhooks/`.
 
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 pub use tocsin_domain::IntegrationKind as Kind;
 
@@ -45,6 +46,8 @@ pub struct Alarm {
     pub summary: Option<String>,
     /// When it started (RFC 3339).
     pub started_at: Option<String>,
+    /// The platform's own labels (Alertmanager's and Grafana's), which silences match.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// What a delivery carries.
@@ -147,6 +150,12 @@ fn alertmanager(body: &Value) -> Result<Delivery, String> {
                 summary: text(alert, "/annotations/summary")
                     .or_else(|| text(alert, "/annotations/description")),
                 started_at: rfc3339(text(alert, "/startsAt")),
+                labels: labels
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect(),
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
@@ -184,6 +193,7 @@ fn eventbridge(body: &Value) -> Result<Delivery, String> {
             .or_else(|| text(body, "/detail/configuration/description")),
         started_at: rfc3339(text(body, "/detail/state/timestamp"))
             .or_else(|| rfc3339(text(body, "/time"))),
+        labels: BTreeMap::new(),
     }]))
 }
 
@@ -244,6 +254,7 @@ pub fn cloudwatch_alarm(message: &str) -> Result<Delivery, String> {
         severity: None,
         summary: text(&alarm, "/NewStateReason").or_else(|| text(&alarm, "/AlarmDescription")),
         started_at: rfc3339(text(&alarm, "/StateChangeTime")),
+        labels: BTreeMap::new(),
     }]))
 }
 
@@ -277,6 +288,7 @@ fn gcp(body: &Value) -> Result<Delivery, String> {
         severity: self::severity(severity),
         summary: text(incident, "/summary"),
         started_at: epoch_seconds(incident, "/started_at"),
+        labels: BTreeMap::new(),
     }]))
 }
 
@@ -308,6 +320,7 @@ fn azure(body: &Value) -> Result<Delivery, String> {
         severity: severity(text(essentials, "/severity")),
         summary: text(essentials, "/description"),
         started_at: rfc3339(text(essentials, "/firedDateTime")),
+        labels: BTreeMap::new(),
     }]))
 }
 
@@ -351,6 +364,7 @@ fn uptime_kuma(body: &Value) -> Result<Delivery, String> {
         severity: Some("CRITICAL".into()),
         summary: text(heartbeat, "/msg").or_else(|| text(body, "/msg")),
         started_at,
+        labels: BTreeMap::new(),
     }]))
 }
 
@@ -369,6 +383,7 @@ fn pingdom(body: &Value) -> Result<Delivery, String> {
         severity: Some("CRITICAL".into()),
         summary: text(body, "/description").or_else(|| text(body, "/long_description")),
         started_at: epoch_seconds(body, "/state_changed_timestamp"),
+        labels: BTreeMap::new(),
     }]))
 }
 
@@ -393,6 +408,7 @@ fn generic(body: &Value) -> Result<Delivery, String> {
             severity: severity(text(alarm, "/severity")),
             summary: text(alarm, "/summary"),
             started_at: rfc3339(text(alarm, "/startedAt")),
+            labels: BTreeMap::new(),
         })
     };
     match body.get("alarms").and_then(Value::as_array) {

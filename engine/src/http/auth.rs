@@ -54,6 +54,8 @@ pub fn generate_secret() -> String {
 pub struct Caller {
     /// The key's id (what the audit log names).
     pub key_id: String,
+    /// The key's name (what silences name as their maker).
+    pub key_name: String,
     /// The key's role.
     pub role: Role,
 }
@@ -111,6 +113,7 @@ impl FromRequestParts<AppState> for Caller {
         let key = state.keys.find(secret).ok_or(ApiError::Unauthorized)?;
         Ok(Self {
             key_id: key.id,
+            key_name: key.name,
             role: key.role,
         })
     }

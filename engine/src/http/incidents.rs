@@ -127,6 +127,9 @@ pub struct Filters {
     pub alert_id: Option<String>,
     /// Only incidents with this status.
     pub status: Option<IncidentStatus>,
+    /// Only incidents whose call loop a silence or maintenance window holds (`true`), or
+    /// only the others (`false`).
+    pub silenced: Option<bool>,
     /// Where the previous page ended.
     pub next_token: Option<String>,
     /// Items per page, 1 to 500 (default 50).
@@ -174,6 +177,7 @@ async fn list(
     let filter = IncidentFilter {
         alert_id: filters.alert_id,
         status: filters.status,
+        silenced: filters.silenced,
     };
     let incidents = core
         .store

@@ -434,6 +434,10 @@ async fn hook(
                 .into_iter()
                 .filter_map(|(k, v)| Some((k.to_owned(), Value::String(v?))))
                 .collect::<serde_json::Map<_, _>>();
+                let mut attributes = attributes;
+                if !a.labels.is_empty() {
+                    attributes.insert("labels".into(), serde_json::json!(a.labels));
+                }
                 Value::Object(attributes).to_string()
             },
         })

@@ -20,6 +20,7 @@ pub mod rosters;
 pub mod rotations;
 pub mod schedules;
 pub mod serve;
+pub mod silences;
 pub mod twilio;
 pub mod values;
 
@@ -303,6 +304,7 @@ pub fn router(core: AppState) -> axum::Router {
         .merge(operators::router())
         .merge(rotations::router())
         .merge(schedules::router())
+        .merge(silences::router())
         .merge(ops::router())
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .merge(integrations::router())

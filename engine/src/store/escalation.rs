@@ -5,6 +5,7 @@
 
 use super::Result;
 use super::oncall::{Directory, Wanted, expand};
+use super::silences::{Quiet, silenced};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -216,6 +217,8 @@ pub struct Opened<'a> {
     pub template_id: &'a str,
     /// The alert's owner.
     pub owner_id: Option<&'a str>,
+    /// What silences match (see [`super::silences::labels`]).
+    pub labels: tocsin_domain::silence::Labels,
     /// When it opened.
     pub at: Timestamp,
 }
@@ -235,7 +238,8 @@ pub(crate) type RouteKey<'a> = (&'a str, &'a str, Option<&'a str>);
 pub(crate) type Routed = Option<(String, Roster<Entry>, std::sync::Arc<Directory>)>;
 
 /// A loop to insert: (incident, roster id, the expanded roster as JSON text, at, state,
-/// fallback). A roster that expands to nobody starts EXHAUSTED, its fallback pending.
+/// fallback, labels as JSON text). A roster that expands to nobody starts EXHAUSTED, its
+/// fallback pending; one whose incident a silence matches starts SILENCED.
 pub(crate) type NewLoop<'a> = (
     &'a str,
     String,
@@ -243,6 +247,7 @@ pub(crate) type NewLoop<'a> = (
     Timestamp,
     &'static str,
     Option<&'static str>,
+    String,
 );
 
 /// What starting the loops of newly opened incidents writes.
@@ -267,9 +272,13 @@ pub(crate) struct LoopPlan<'a> {
 /// it, and goes on the timeline. Without a phone provider (`"unavailable"`) no loop
 /// starts: each incident's timeline says `escalation-unavailable`, with the roster its
 /// route would have rung, so nobody mistakes silence for an answer.
+///
+/// A loop whose incident a silence or an open maintenance window of `quiet` matches at
+/// its opening starts SILENCED (`silenced` on the timeline, naming them).
 pub(crate) fn plan_loops<'a>(
     opened: &'a [Opened<'a>],
     routes: &std::collections::HashMap<RouteKey<'a>, Routed>,
+    quiet: &Quiet,
     phones: &str,
 ) -> LoopPlan<'a> {
     let phoning = phones != "unavailable";
@@ -303,6 +312,7 @@ pub(crate) fn plan_loops<'a>(
             ));
         }
         let roster_json = serde_json::to_string(roster).expect("a roster serializes");
+        let labels = serde_json::to_string(&o.labels).expect("labels serialize");
         if roster.members.is_empty() {
             plan.loops.push((
                 o.incident_id,
@@ -311,6 +321,7 @@ pub(crate) fn plan_loops<'a>(
                 o.at,
                 LoopState::Exhausted.as_str(),
                 Some("PENDING"),
+                labels,
             ));
             plan.entries.push((
                 o.incident_id.to_owned(),
@@ -327,13 +338,20 @@ pub(crate) fn plan_loops<'a>(
             plan.started.push(Some(roster.id.clone()));
             continue;
         }
+        let holding = quiet.holding(&o.labels, o.at);
+        let state = if holding.is_empty() {
+            LoopState::Active
+        } else {
+            LoopState::Silenced
+        };
         plan.loops.push((
             o.incident_id,
             roster.id.clone(),
             roster_json,
             o.at,
-            LoopState::Active.as_str(),
+            state.as_str(),
             None,
+            labels,
         ));
         plan.entries.push((
             o.incident_id.to_owned(),
@@ -342,6 +360,14 @@ pub(crate) fn plan_loops<'a>(
             json!({"rosterId": roster.id, "roster": roster.name, "routeId": route_id,
                    "members": roster.members.len(), "loops": roster.loops, "phones": phones}),
         ));
+        if !holding.is_empty() {
+            plan.entries.push((
+                o.incident_id.to_owned(),
+                o.at,
+                "silenced",
+                silenced(&holding),
+            ));
+        }
         plan.started.push(Some(roster.id.clone()));
     }
     plan
@@ -392,8 +418,8 @@ pub(crate) fn note_entry<'c>(
             None,
             json!({"calls": calls, "loops": loops}),
         ),
-        Note::CallStarted | Note::Stopped => {
-            unreachable!("{note:?} is written where the loop starts a call or stops")
+        Note::CallStarted | Note::Stopped | Note::Silenced | Note::Unsilenced => {
+            unreachable!("{note:?} is written where the loop starts a call, stops or is silenced")
         }
     }
 }
@@ -556,7 +582,8 @@ pub(crate) static NEXT_CALL: std::sync::LazyLock<String> = std::sync::LazyLock::
              SELECT (SELECT w.incident_id FROM escalations w
                      WHERE w.state = 'ACTIVE' AND w.next_phone = n.phone
                        AND NOT EXISTS (SELECT 1 FROM calls c
-                                       WHERE c.incident_id = w.incident_id AND c.step = w.step)
+                                       WHERE c.incident_id = w.incident_id AND c.step = w.step
+                                         AND c.attempt = w.attempt)
                      ORDER BY w.ready_at, w.incident_id LIMIT 1)
              FROM numbers n
              WHERE n.phone IS NOT NULL

@@ -137,6 +137,8 @@ pub struct IncidentFilter {
     pub alert_id: Option<String>,
     /// Only this status.
     pub status: Option<IncidentStatus>,
+    /// Only those whose call loop a silence holds (`true`), or only the others (`false`).
+    pub silenced: Option<bool>,
 }
 
 /// An incident to open.

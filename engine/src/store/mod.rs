@@ -16,6 +16,7 @@ pub mod keys;
 pub mod oncall;
 pub mod postgres;
 pub mod seam;
+pub mod silences;
 pub mod sqlite;
 pub mod templates;
 pub mod texts;

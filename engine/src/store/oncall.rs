@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use tocsin_domain::oncall::{self, Override, Rotations, Rule, Target};
+use tocsin_domain::oncall::{self, Override, Rotations, Rule, Target, Weekly};
 use tocsin_sdk::time::Timestamp;
 use tocsin_twilio::PhoneNumber;
 use utoipa::ToSchema;
@@ -92,34 +92,42 @@ impl RuleSpec {
                 ));
             }
         };
-        if self.days.is_empty() {
-            return Err(format!("{at}.days must name at least one day (MON … SUN)"));
-        }
-        let mut days = Vec::with_capacity(self.days.len());
-        for (i, day) in self.days.iter().enumerate() {
-            let Some((_, weekday)) = DAYS.iter().find(|(name, _)| name == day) else {
-                return Err(format!(
-                    "{at}.days[{i}] {day:?} is not one of MON, TUE, WED, THU, FRI, SAT, SUN"
-                ));
-            };
-            if days.contains(weekday) {
-                return Err(format!("{at}.days[{i}] repeats {day}"));
-            }
-            days.push(*weekday);
-        }
-        let time = |what: &str, text: &str| {
-            NaiveTime::parse_from_str(text, "%H:%M")
-                .ok()
-                .filter(|_| text.len() == 5)
-                .ok_or_else(|| format!("{at}.{what} {text:?} is not a time HH:MM (00:00 to 23:59)"))
-        };
         Ok(Rule {
             target,
-            days,
-            start: time("start", &self.start)?,
-            end: time("end", &self.end)?,
+            when: weekly(at, &self.days, &self.start, &self.end)?,
         })
     }
+}
+
+/// A weekly window as the API states it (`days` as `MON` … `SUN`, `start` and `end` as
+/// `HH:MM`), or what is wrong with it, naming the field after `at`.
+pub fn weekly(at: &str, days: &[String], start: &str, end: &str) -> Result<Weekly, String> {
+    if days.is_empty() {
+        return Err(format!("{at}.days must name at least one day (MON … SUN)"));
+    }
+    let mut parsed = Vec::with_capacity(days.len());
+    for (i, day) in days.iter().enumerate() {
+        let Some((_, weekday)) = DAYS.iter().find(|(name, _)| name == day) else {
+            return Err(format!(
+                "{at}.days[{i}] {day:?} is not one of MON, TUE, WED, THU, FRI, SAT, SUN"
+            ));
+        };
+        if parsed.contains(weekday) {
+            return Err(format!("{at}.days[{i}] repeats {day}"));
+        }
+        parsed.push(*weekday);
+    }
+    let time = |what: &str, text: &str| {
+        NaiveTime::parse_from_str(text, "%H:%M")
+            .ok()
+            .filter(|_| text.len() == 5)
+            .ok_or_else(|| format!("{at}.{what} {text:?} is not a time HH:MM (00:00 to 23:59)"))
+    };
+    Ok(Weekly {
+        days: parsed,
+        start: time("start", start)?,
+        end: time("end", end)?,
+    })
 }
 
 /// A schedule as stored.

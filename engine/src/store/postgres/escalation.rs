@@ -6,6 +6,7 @@
 //! webhook, on whichever node it lands, finds nothing to change.
 
 use super::incidents::{acknowledge, timeline, timeline_many};
+use super::silences::quiet;
 use super::{Postgres, rows_json};
 use crate::store::escalation::{
     Answer, CallRecord, CallTimes, ENDED, Entry, Fallback, LoopPlan, NEXT_CALL, Opened,
@@ -14,6 +15,7 @@ use crate::store::escalation::{
 };
 use crate::store::incidents::new_id;
 use crate::store::oncall::{Cache, Wanted, everything};
+use crate::store::silences::{Quiet, alarm_subjects, with_platform_labels};
 use crate::store::{Error, Result, json};
 use serde_json::json;
 use sqlx::postgres::PgRow;
@@ -122,16 +124,36 @@ pub(super) async fn start_escalations(
             vacant.insert(route_for(tx, key, cache).await?);
         }
     }
+    let routed = routes.values().any(Option::is_some);
+    let quiet = match opened.iter().map(|o| o.at).min() {
+        Some(at) if routed => quiet(tx, at).await?,
+        _ => Quiet::default(),
+    };
+    let subjects = alarm_subjects(opened);
+    let alarms = if routed && !subjects.is_empty() {
+        sqlx::query_as(
+            "SELECT entity_id, attributes FROM entities
+             WHERE entity_type = 'ALARM' AND entity_id = ANY($1)",
+        )
+        .bind(&subjects)
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .collect()
+    } else {
+        HashMap::new()
+    };
+    let opened = with_platform_labels(opened, &alarms);
     let LoopPlan {
         loops,
         entries,
         started,
-    } = plan_loops(opened, &routes, phones);
+    } = plan_loops(&opened, &routes, &quiet, phones);
     if !loops.is_empty() {
         sqlx::query(
-            "INSERT INTO escalations (incident_id, roster_id, roster, state, step, ready_at, fallback, created_at, updated_at)
+            "INSERT INTO escalations (incident_id, roster_id, roster, state, step, ready_at, fallback, created_at, updated_at, labels)
              SELECT r->>0, r->>1, (r->>2)::json, r->>4, 0, nextval('escalation_queue'), r->>5,
-                 (r->>3)::timestamptz, (r->>3)::timestamptz
+                 (r->>3)::timestamptz, (r->>3)::timestamptz, (r->>6)::jsonb
              FROM (SELECT r FROM json_array_elements($1::json) WITH ORDINALITY AS t (r, n) ORDER BY n) rows
              ON CONFLICT DO NOTHING",
         )
@@ -160,7 +182,7 @@ pub(super) async fn stop_escalations(
     let rows = sqlx::query(
         "SELECT incident_id, state, step, json_array_length(roster->'members')::bigint AS members,
                 (roster->>'loops')::bigint AS loops
-         FROM escalations WHERE incident_id = ANY($1) AND state = 'ACTIVE'
+         FROM escalations WHERE incident_id = ANY($1) AND state IN ('ACTIVE', 'SILENCED')
          ORDER BY incident_id FOR UPDATE",
     )
     .bind(&ids)
@@ -223,7 +245,7 @@ pub(super) async fn loop_of(
 }
 
 /// A loop from a row with its state, step, members and loops.
-fn loop_from_row(row: &PgRow) -> Result<Loop> {
+pub(super) fn loop_from_row(row: &PgRow) -> Result<Loop> {
     let state: String = row.get("state");
     let state = LoopState::parse(&state)
         .ok_or_else(|| Error::Corrupt(format!("escalation state {state:?}")))?;
@@ -634,8 +656,9 @@ impl Postgres {
         let id = new_id("call");
         let member = pending.member();
         let inserted = sqlx::query(
-            "INSERT INTO calls (id, incident_id, step, loop_index, position, member, phone, operator_id, status, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $9, 'placing', $8, $8) ON CONFLICT DO NOTHING",
+            "INSERT INTO calls (id, incident_id, step, loop_index, position, member, phone, operator_id, status, created_at, updated_at, attempt)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $9, 'placing', $8, $8,
+                 (SELECT attempt FROM escalations WHERE incident_id = $2)) ON CONFLICT DO NOTHING",
         )
         .bind(&id)
         .bind(&pending.incident_id)

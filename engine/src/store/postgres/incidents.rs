@@ -288,6 +288,8 @@ impl Postgres {
     ) -> Result<Vec<Incident>> {
         let rows = sqlx::query(
             "SELECT * FROM incidents WHERE ($1::text IS NULL OR alert_id = $1) AND ($2::text IS NULL OR status = $2)
+                 AND ($5::boolean IS NULL OR EXISTS (SELECT 1 FROM escalations e
+                                                    WHERE e.incident_id = incidents.id AND e.state = 'SILENCED') = $5)
                  AND id > $3
              ORDER BY id LIMIT $4",
         )
@@ -295,6 +297,7 @@ impl Postgres {
         .bind(filter.status.map(IncidentStatus::as_str))
         .bind(after_id.unwrap_or(""))
         .bind(limit)
+        .bind(filter.silenced)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(from_row).collect()

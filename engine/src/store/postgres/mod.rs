@@ -17,6 +17,7 @@ mod ingest;
 mod integrations;
 mod keys;
 mod oncall;
+mod silences;
 mod templates;
 mod texts;
 

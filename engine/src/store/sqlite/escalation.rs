@@ -4,6 +4,7 @@
 //! late or out-of-order webhooks find nothing to change.
 
 use super::incidents::{acknowledge, timeline, timeline_many};
+use super::silences::quiet;
 use super::{Sqlite, instant, micros, rows_json};
 use crate::store::escalation::{
     Answer, CallRecord, CallTimes, ENDED, Entry, Fallback, LoopPlan, NEXT_CALL, Opened,
@@ -12,6 +13,7 @@ use crate::store::escalation::{
 };
 use crate::store::incidents::new_id;
 use crate::store::oncall::{Cache, Wanted, everything};
+use crate::store::silences::{Quiet, alarm_subjects, with_platform_labels};
 use crate::store::{Error, Result, json};
 use serde_json::json;
 use sqlx::{Row, Transaction};
@@ -117,23 +119,54 @@ pub(super) async fn start_escalations(
             vacant.insert(route_for(tx, key, cache).await?);
         }
     }
+    let routed = routes.values().any(Option::is_some);
+    let quiet = match opened.iter().map(|o| o.at).min() {
+        Some(at) if routed => quiet(tx, at).await?,
+        _ => Quiet::default(),
+    };
+    let subjects = alarm_subjects(opened);
+    let alarms = if routed && !subjects.is_empty() {
+        sqlx::query_as(
+            "SELECT entity_id, attributes FROM entities
+             WHERE entity_type = 'ALARM' AND entity_id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(rows_json(&subjects))
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .collect()
+    } else {
+        HashMap::new()
+    };
+    let opened = with_platform_labels(opened, &alarms);
     let LoopPlan {
         loops,
         entries,
         started,
-    } = plan_loops(opened, &routes, phones);
+    } = plan_loops(&opened, &routes, &quiet, phones);
     if !loops.is_empty() {
         let rows: Vec<_> = loops
             .iter()
-            .map(|(incident, roster_id, roster, at, state, fallback)| {
-                (incident, roster_id, roster, micros(*at), state, fallback)
-            })
+            .map(
+                |(incident, roster_id, roster, at, state, fallback, labels)| {
+                    (
+                        incident,
+                        roster_id,
+                        roster,
+                        micros(*at),
+                        state,
+                        fallback,
+                        labels,
+                    )
+                },
+            )
             .collect();
         // Loops are served in `ready_at` order: these go after every loop already waiting.
         sqlx::query(
-            "INSERT INTO escalations (incident_id, roster_id, roster, state, step, ready_at, fallback, created_at, updated_at)
+            "INSERT INTO escalations (incident_id, roster_id, roster, state, step, ready_at, fallback, created_at, updated_at, labels)
              SELECT value->>0, value->>1, value->>2, value->>4, 0,
-                 (SELECT COALESCE(MAX(ready_at), 0) FROM escalations) + key + 1, value->>5, value->>3, value->>3
+                 (SELECT COALESCE(MAX(ready_at), 0) FROM escalations) + key + 1, value->>5, value->>3, value->>3,
+                 value->>6
              FROM json_each(?) WHERE true ORDER BY key
              ON CONFLICT DO NOTHING",
         )
@@ -161,7 +194,7 @@ pub(super) async fn stop_escalations(
     let rows = sqlx::query(
         "SELECT incident_id, state, step, json_array_length(roster, '$.members') AS members,
                 json_extract(roster, '$.loops') AS loops
-         FROM escalations WHERE incident_id IN (SELECT value FROM json_each(?)) AND state = 'ACTIVE'",
+         FROM escalations WHERE incident_id IN (SELECT value FROM json_each(?)) AND state IN ('ACTIVE', 'SILENCED')",
     )
     .bind(rows_json(&ids))
     .fetch_all(&mut **tx)
@@ -227,7 +260,7 @@ pub(super) async fn loop_of(
 }
 
 /// A loop from a row with its state, step, members and loops.
-fn loop_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Loop> {
+pub(super) fn loop_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Loop> {
     let state: String = row.get("state");
     let state = LoopState::parse(&state)
         .ok_or_else(|| Error::Corrupt(format!("escalation state {state:?}")))?;
@@ -648,8 +681,9 @@ impl Sqlite {
         let id = new_id("call");
         let member = pending.member();
         let inserted = sqlx::query(
-            "INSERT INTO calls (id, incident_id, step, loop_index, position, member, phone, operator_id, status, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'placing', ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO calls (id, incident_id, step, loop_index, position, member, phone, operator_id, status, created_at, updated_at, attempt)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'placing', ?9, ?10, attempt FROM escalations WHERE incident_id = ?2
+             ON CONFLICT DO NOTHING",
         )
         .bind(&id)
         .bind(&pending.incident_id)

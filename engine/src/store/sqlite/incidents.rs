@@ -305,13 +305,18 @@ impl Sqlite {
         limit: i64,
     ) -> Result<Vec<Incident>> {
         let rows = sqlx::query(
-            "SELECT * FROM incidents WHERE (? IS NULL OR alert_id = ?) AND (? IS NULL OR status = ?) AND id > ?
+            "SELECT * FROM incidents WHERE (? IS NULL OR alert_id = ?) AND (? IS NULL OR status = ?)
+                 AND (? IS NULL OR EXISTS (SELECT 1 FROM escalations e
+                                           WHERE e.incident_id = incidents.id AND e.state = 'SILENCED') = ?)
+                 AND id > ?
              ORDER BY id LIMIT ?",
         )
         .bind(&filter.alert_id)
         .bind(&filter.alert_id)
         .bind(filter.status.map(IncidentStatus::as_str))
         .bind(filter.status.map(IncidentStatus::as_str))
+        .bind(filter.silenced)
+        .bind(filter.silenced)
         .bind(after_id.unwrap_or(""))
         .bind(limit)
         .fetch_all(&self.pool)
