@@ -1064,6 +1064,68 @@ async fn a_silence_holds_a_loop_cuts_its_call_and_the_step_is_dialed_again(store
     assert!(store.silence("sil_1").await.unwrap().is_none());
 }
 
+async fn a_cloud_alarms_loop_is_silenced_by_its_platforms_labels(store: Store) {
+    a_roster(&store).await;
+    let labelled = EntityUpsert {
+        attributes: json!({"state": "FIRING", "name": "CPU",
+            "labels": {"team": "storage", "instance": "node-1:9100"}})
+        .to_string(),
+        ..alarm("int_1:f1")
+    };
+    store
+        .commit_writes(&[(&Write::Entities(vec![labelled]), t0())])
+        .await
+        .unwrap();
+    let report = json!({"name": "CPU", "state": "FIRING"});
+    let Change::Opened(incident) = store
+        .apply_finding(&finding("alt_1", "int_1:f1", true, &report, t0()))
+        .await
+        .unwrap()
+    else {
+        panic!("a breach opens")
+    };
+    let labels = tocsin::store::silences::labels(
+        &incident,
+        "alt_1",
+        "cloud_alarm",
+        Some("int_1"),
+        "int_1:f1",
+        &report,
+    );
+    store
+        .insert_silence(&SilenceRecord {
+            matchers: vec![MatcherSpec {
+                name: "team".into(),
+                op: "=".into(),
+                value: "storage".into(),
+            }],
+            ..a_silence("sil_1", "", t0(), 60)
+        })
+        .await
+        .unwrap();
+    let opened = [Opened {
+        incident_id: &incident,
+        alert_id: "alt_1",
+        template_id: "cloud_alarm",
+        owner_id: Some("int_1"),
+        labels,
+        at: t0(),
+    }];
+    store.start_loops(&opened, "twilio").await.unwrap();
+    assert!(
+        store.next_call().await.unwrap().is_none(),
+        "held by the platform's label"
+    );
+    let kinds: Vec<String> = store
+        .timeline(&incident)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(kinds.contains(&"silenced".to_owned()), "{kinds:?}");
+}
+
 async fn maintenance_windows_read_back_updated_and_deleted(store: Store) {
     let window = WindowRecord {
         id: "mw_1".into(),
@@ -1123,6 +1185,7 @@ macro_rules! check_all {
             an_operator_in_use_is_not_deleted,
             a_silence_holds_a_loop_cuts_its_call_and_the_step_is_dialed_again,
             maintenance_windows_read_back_updated_and_deleted,
+            a_cloud_alarms_loop_is_silenced_by_its_platforms_labels,
         )
     };
     ($store:expr; $($check:ident),* $(,)?) => {$({

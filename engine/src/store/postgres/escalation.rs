@@ -132,7 +132,7 @@ pub(super) async fn start_escalations(
     let subjects = alarm_subjects(opened);
     let alarms = if routed && !subjects.is_empty() {
         sqlx::query_as(
-            "SELECT entity_id, attributes FROM entities
+            "SELECT entity_id, attributes::text FROM entities
              WHERE entity_type = 'ALARM' AND entity_id = ANY($1)",
         )
         .bind(&subjects)
