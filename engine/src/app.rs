@@ -431,7 +431,7 @@ impl Server {
         background.push(tokio::spawn(cluster::run(core.clone())));
 
         let (shutdown, stop) = watch::channel(false);
-        let app = http::router(core.clone());
+        let app = http::router(core.clone()).merge(crate::console::router(core.clone()));
         let open_files = http::serve::raise_file_limit();
         let mut limits = http::serve::Limits::for_file_limit(open_files);
         if let Some(max) = config.max_connections {

@@ -4,6 +4,7 @@ mod access;
 mod api_errors;
 mod cli;
 mod cluster;
+mod console;
 mod escalation;
 mod hardening;
 mod hooks;

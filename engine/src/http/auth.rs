@@ -29,7 +29,8 @@ impl KeyRing {
         Ok(())
     }
 
-    fn find(&self, secret: &str) -> Option<ApiKey> {
+    /// The unrevoked key whose secret this is.
+    pub(crate) fn find(&self, secret: &str) -> Option<ApiKey> {
         self.keys
             .read()
             .expect("key ring lock")

@@ -261,6 +261,38 @@ async fn timeline(
     }))
 }
 
+/// Acknowledge an open incident as the calling key (editor), as an operator pressing 1
+/// would: its loop stops and a call still ringing is ended. An acknowledged one stays as
+/// it is; a closed one cannot be (409).
+#[utoipa::path(post, path = "/incidents/{incident_id}/acknowledge", tag = "incidents",
+    params(("incident_id" = String, Path, description = "Incident id")),
+    responses((status = 200, body = IncidentDetails), (status = 404, description = "No such incident"),
+        (status = 409, description = "The incident is closed")))]
+async fn acknowledge(
+    State(core): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<IncidentDetails>, ApiError> {
+    caller.require(Need::Edit)?;
+    let now = core.clock.now();
+    if core
+        .store
+        .acknowledge_incident(&id, &caller.key_name, now)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::NotFound(format!("no incident {id}")));
+    }
+    core.escalation.wake();
+    let incident = find(&core, &id).await?;
+    if incident.status == IncidentStatus::Closed {
+        return Err(ApiError::Conflict(format!(
+            "incident {id} is closed: it cannot be acknowledged"
+        )));
+    }
+    Ok(Json(incident.into()))
+}
+
 /// The routes.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -269,4 +301,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(update_status))
         .routes(routes!(get_details))
         .routes(routes!(timeline))
+        .routes(routes!(acknowledge))
 }

@@ -176,7 +176,7 @@ pub async fn serve(
         let mut stop = stop.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            serve_connection(stream, app, limits, &connection, &registry, &mut stop).await;
+            serve_connection(stream, peer, app, limits, &connection, &registry, &mut stop).await;
             registry
                 .connections
                 .lock()
@@ -197,6 +197,7 @@ pub async fn serve(
 
 async fn serve_connection(
     stream: TcpStream,
+    peer: std::net::SocketAddr,
     app: axum::Router,
     limits: Limits,
     connection: &Arc<Connection>,
@@ -214,9 +215,13 @@ async fn serve_connection(
     let counted = {
         let connection = connection.clone();
         tower::service_fn(
-            move |request: axum::extract::Request<hyper::body::Incoming>| {
+            move |mut request: axum::extract::Request<hyper::body::Incoming>| {
                 let connection = connection.clone();
                 let app = app.clone();
+                // The peer, for what limits by address (the console's sign-in).
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
                 async move {
                     let _guard = InFlight::begin(&connection);
                     tower::ServiceExt::oneshot(app, request.map(axum::body::Body::new)).await

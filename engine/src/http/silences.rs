@@ -194,10 +194,11 @@ fn audit_detail(s: &SilenceRecord) -> serde_json::Value {
         "comment": s.comment})
 }
 
-/// Stores a new silence, audits it, and has the loops it matches looked at.
+/// Stores a new silence, audits it (by key `key_id`), and has the loops it matches looked
+/// at.
 async fn create(
     core: &AppState,
-    caller: &Caller,
+    key_id: &str,
     silence: &SilenceRecord,
     action: &str,
 ) -> Result<(), ApiError> {
@@ -205,7 +206,7 @@ async fn create(
     core.store
         .audit(
             silence.created_at,
-            &caller.key_id,
+            key_id,
             action,
             &format!("silences/{}", silence.id),
             audit_detail(silence),
@@ -228,7 +229,7 @@ async fn create_silence(
     caller.require(Need::Edit)?;
     let now = core.clock.now();
     let silence = parse(new_id("sil"), request, &caller, now)?;
-    create(&core, &caller, &silence, "silence.create").await?;
+    create(&core, &caller.key_id, &silence, "silence.create").await?;
     Ok((StatusCode::CREATED, Json(view(silence, now))))
 }
 
@@ -341,7 +342,7 @@ async fn update_silence(
         id: new_id("sil"),
         ..wanted
     };
-    create(&core, &caller, &silence, "silence.replace").await?;
+    create(&core, &caller.key_id, &silence, "silence.replace").await?;
     Ok((StatusCode::CREATED, Json(view(silence, now))))
 }
 
@@ -439,11 +440,22 @@ async fn snooze(
     Json(request): Json<ForMinutes>,
 ) -> Result<(StatusCode, Json<SilenceView>), ApiError> {
     caller.require(Need::Edit)?;
+    let silence = snooze_incident(&core, &caller, &id, &request).await?;
+    Ok((StatusCode::CREATED, Json(view(silence, core.clock.now()))))
+}
+
+/// Snoozes incident `id` for `request.minutes`, as `caller`: the silence made.
+pub(crate) async fn snooze_incident(
+    core: &AppState,
+    caller: &Caller,
+    id: &str,
+    request: &ForMinutes,
+) -> Result<SilenceRecord, ApiError> {
     let now = core.clock.now();
     let ends_at = request.until(now)?;
     let incident = core
         .store
-        .incident(&id)
+        .incident(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no incident {id}")))?;
     if incident.status == IncidentStatus::Closed {
@@ -453,7 +465,7 @@ async fn snooze(
     }
     let silence = SilenceRecord {
         id: new_id("sil"),
-        matchers: vec![matcher("incidentId", &id)],
+        matchers: vec![matcher("incidentId", id)],
         starts_at: now,
         ends_at,
         comment: format!("snoozed for {} minutes", request.minutes),
@@ -461,8 +473,8 @@ async fn snooze(
         created_at: now,
         updated_at: now,
     };
-    create(&core, &caller, &silence, "incident.snooze").await?;
-    Ok((StatusCode::CREATED, Json(view(silence, now))))
+    create(core, &caller.key_id, &silence, "incident.snooze").await?;
+    Ok(silence)
 }
 
 /// Put an integration in maintenance (editor): a silence on its alarms' incidents, for up
@@ -498,7 +510,7 @@ async fn maintenance(
         created_at: now,
         updated_at: now,
     };
-    create(&core, &caller, &silence, "integration.maintenance").await?;
+    create(&core, &caller.key_id, &silence, "integration.maintenance").await?;
     Ok((StatusCode::CREATED, Json(view(silence, now))))
 }
 

@@ -7,6 +7,7 @@
 //! one the configuration names, and answers every call with that database.
 
 pub mod alerts;
+pub mod console;
 pub mod data;
 pub mod escalation;
 pub mod incidents;

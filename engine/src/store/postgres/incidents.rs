@@ -12,7 +12,7 @@ use sqlx::{Row, Transaction};
 use std::collections::{HashMap, HashSet};
 use tocsin_sdk::time::Timestamp;
 
-fn from_row(row: &PgRow) -> Result<Incident> {
+pub(super) fn from_row(row: &PgRow) -> Result<Incident> {
     Ok(Incident {
         id: row.get("id"),
         alert_id: row.get("alert_id"),

@@ -10,6 +10,7 @@
 
 mod alerts;
 pub mod cluster;
+mod console;
 mod data;
 mod escalation;
 mod incidents;

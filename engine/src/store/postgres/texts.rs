@@ -23,6 +23,51 @@ fn text_from_row(row: &sqlx::postgres::PgRow) -> Text {
     }
 }
 
+/// An OPEN incident accepted outside a call (a reply to a text, the console): ACKNOWLEDGED
+/// by `by`, with `kind` on its timeline; its loop is over and a call still ringing is ended.
+/// When it opened; `None` when it was not OPEN. Locks the incident, then its loop.
+pub(super) async fn accept_elsewhere(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    incident: &str,
+    by: &str,
+    kind: &str,
+    detail: serde_json::Value,
+    at: Timestamp,
+) -> Result<Option<Timestamp>> {
+    let Some(opened): Option<Timestamp> = sqlx::query_scalar(
+        "UPDATE incidents SET status = 'ACKNOWLEDGED', acknowledged_by = $1, updated_at = $2
+         WHERE id = $3 AND status = 'OPEN' RETURNING created_at",
+    )
+    .bind(by)
+    .bind(at)
+    .bind(incident)
+    .fetch_optional(&mut **tx)
+    .await?
+    else {
+        return Ok(None);
+    };
+    timeline(tx, incident, at, kind, Some(by), detail).await?;
+    if let Some(state) = loop_of(tx, incident).await?
+        && let Some((after, _end_call)) = machine::accepted_elsewhere(state)
+    {
+        sqlx::query("UPDATE escalations SET state = $1, updated_at = $2 WHERE incident_id = $3")
+            .bind(after.state.as_str())
+            .bind(at)
+            .bind(incident)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(&format!(
+            "UPDATE calls SET end_requested = 1, updated_at = $1
+                 WHERE incident_id = $2 AND status NOT IN {ENDED} AND end_requested = 0"
+        ))
+        .bind(at)
+        .bind(incident)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(Some(opened))
+}
+
 impl Postgres {
     pub async fn texts_to_send(&self) -> Result<Vec<Text>> {
         let rows = sqlx::query(
@@ -111,44 +156,12 @@ impl Postgres {
         };
         let (text_id, incident, member): (String, String, String) =
             (row.get("id"), row.get("incident_id"), row.get("member"));
-        let opened: Timestamp = sqlx::query_scalar(
-            "UPDATE incidents SET status = 'ACKNOWLEDGED', acknowledged_by = $1, updated_at = $2
-             WHERE id = $3 AND status = 'OPEN' RETURNING created_at",
-        )
-        .bind(&member)
-        .bind(at)
-        .bind(&incident)
-        .fetch_one(&mut *tx)
-        .await?;
-        timeline(
-            &mut tx,
-            &incident,
-            at,
-            "sms-accepted",
-            Some(&member),
-            json!({"textId": text_id, "sid": sid}),
-        )
-        .await?;
-        if let Some(state) = loop_of(&mut tx, &incident).await?
-            && let Some((after, _end_call)) = machine::accepted_elsewhere(state)
-        {
-            sqlx::query(
-                "UPDATE escalations SET state = $1, updated_at = $2 WHERE incident_id = $3",
-            )
-            .bind(after.state.as_str())
-            .bind(at)
-            .bind(&incident)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(&format!(
-                "UPDATE calls SET end_requested = 1, updated_at = $1
-                     WHERE incident_id = $2 AND status NOT IN {ENDED} AND end_requested = 0"
-            ))
-            .bind(at)
-            .bind(&incident)
-            .execute(&mut *tx)
-            .await?;
-        }
+        let detail = json!({"textId": text_id, "sid": sid});
+        let Some(opened) =
+            accept_elsewhere(&mut tx, &incident, &member, "sms-accepted", detail, at).await?
+        else {
+            return Ok(None);
+        };
         tx.commit().await?;
         self.calls.acknowledged(opened, at);
         Ok(Some(Accepted {

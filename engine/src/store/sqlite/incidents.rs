@@ -10,7 +10,7 @@ use sqlx::{QueryBuilder, Row, Transaction};
 use std::collections::{HashMap, HashSet};
 use tocsin_sdk::time::Timestamp;
 
-fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Incident> {
+pub(super) fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Incident> {
     Ok(Incident {
         id: row.get("id"),
         alert_id: row.get("alert_id"),

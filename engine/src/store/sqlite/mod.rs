@@ -2,6 +2,7 @@
 //! disk before it is acknowledged. Each module holds one resource's queries.
 
 mod alerts;
+mod console;
 mod data;
 mod escalation;
 mod incidents;

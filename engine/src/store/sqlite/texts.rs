@@ -22,6 +22,51 @@ fn text_from_row(row: &sqlx::sqlite::SqliteRow) -> Text {
     }
 }
 
+/// An OPEN incident accepted outside a call (a reply to a text, the console): ACKNOWLEDGED
+/// by `by`, with `kind` on its timeline; its loop is over and a call still ringing is ended.
+/// When it opened; `None` when it was not OPEN.
+pub(super) async fn accept_elsewhere(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    incident: &str,
+    by: &str,
+    kind: &str,
+    detail: serde_json::Value,
+    at: Timestamp,
+) -> Result<Option<Timestamp>> {
+    let Some(opened): Option<i64> = sqlx::query_scalar(
+        "UPDATE incidents SET status = 'ACKNOWLEDGED', acknowledged_by = ?, updated_at = ?
+         WHERE id = ? AND status = 'OPEN' RETURNING created_at",
+    )
+    .bind(by)
+    .bind(micros(at))
+    .bind(incident)
+    .fetch_optional(&mut **tx)
+    .await?
+    else {
+        return Ok(None);
+    };
+    timeline(tx, incident, at, kind, Some(by), detail).await?;
+    if let Some(state) = loop_of(tx, incident).await?
+        && let Some((after, _end_call)) = machine::accepted_elsewhere(state)
+    {
+        sqlx::query("UPDATE escalations SET state = ?, updated_at = ? WHERE incident_id = ?")
+            .bind(after.state.as_str())
+            .bind(micros(at))
+            .bind(incident)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(&format!(
+            "UPDATE calls SET end_requested = 1, updated_at = ?
+                 WHERE incident_id = ? AND status NOT IN {ENDED} AND end_requested = 0"
+        ))
+        .bind(micros(at))
+        .bind(incident)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(Some(super::instant(opened)))
+}
+
 impl Sqlite {
     pub async fn texts_to_send(&self) -> Result<Vec<Text>> {
         let rows = sqlx::query(
@@ -109,43 +154,12 @@ impl Sqlite {
         };
         let (text_id, incident, member): (String, String, String) =
             (row.get("id"), row.get("incident_id"), row.get("member"));
-        let opened: i64 = sqlx::query_scalar(
-            "UPDATE incidents SET status = 'ACKNOWLEDGED', acknowledged_by = ?, updated_at = ?
-             WHERE id = ? AND status = 'OPEN' RETURNING created_at",
-        )
-        .bind(&member)
-        .bind(micros(at))
-        .bind(&incident)
-        .fetch_one(&mut *tx)
-        .await?;
-        let opened = super::instant(opened);
-        timeline(
-            &mut tx,
-            &incident,
-            at,
-            "sms-accepted",
-            Some(&member),
-            json!({"textId": text_id, "sid": sid}),
-        )
-        .await?;
-        if let Some(state) = loop_of(&mut tx, &incident).await?
-            && let Some((after, _end_call)) = machine::accepted_elsewhere(state)
-        {
-            sqlx::query("UPDATE escalations SET state = ?, updated_at = ? WHERE incident_id = ?")
-                .bind(after.state.as_str())
-                .bind(micros(at))
-                .bind(&incident)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(&format!(
-                "UPDATE calls SET end_requested = 1, updated_at = ?
-                     WHERE incident_id = ? AND status NOT IN {ENDED} AND end_requested = 0"
-            ))
-            .bind(micros(at))
-            .bind(&incident)
-            .execute(&mut *tx)
-            .await?;
-        }
+        let detail = json!({"textId": text_id, "sid": sid});
+        let Some(opened) =
+            accept_elsewhere(&mut tx, &incident, &member, "sms-accepted", detail, at).await?
+        else {
+            return Ok(None);
+        };
         tx.commit().await?;
         self.calls.acknowledged(opened, at);
         Ok(Some(Accepted {

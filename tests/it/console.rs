@@ -1,0 +1,428 @@
+//! The operator console in a real browser: Debian's headless Chromium driven over
+//! WebDriver (its ChromeDriver), against the real server on loopback with the Twilio
+//! simulator. Each page is checked with axe-core (vendored in `tests/assets`), run inside
+//! the page, for WCAG 2 A and AA violations, and at 375 px wide. The screenshots in the
+//! README are taken here.
+//!
+//! Without Chromium and ChromeDriver installed (`.ci/browser` installs them), a test says
+//! loudly that it was skipped; under `CI=true` it fails instead.
+
+use crate::escalation::{Phones, alarm, alarm_alert, escalating_app, route_all_to, wait_until};
+use crate::oncall::key;
+use crate::support::TestApp;
+use fantoccini::{Client, ClientBuilder, Locator};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const A: &str = "+15550000001";
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// A headless Chromium of the test's own, with its own profile, and its driver.
+struct Browser {
+    client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start() -> Option<Self> {
+        if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+            let why = "Chromium and ChromeDriver are not installed (.ci/browser installs them)";
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "browser tests cannot run: {why}"
+            );
+            eprintln!("SKIPPED: {why}");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let profile = tempfile::tempdir().unwrap();
+        let capabilities = json!({"goog:chromeOptions": {"binary": CHROMIUM, "args": [
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--window-size=1280,900",
+            format!("--user-data-dir={}", profile.path().display()),
+        ]}});
+        let capabilities = capabilities.as_object().unwrap().clone();
+        let url = format!("http://127.0.0.1:{port}");
+        let mut last = None;
+        for _ in 0..100 {
+            match ClientBuilder::native()
+                .capabilities(capabilities.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => {
+                    return Some(Self {
+                        client,
+                        driver,
+                        _profile: profile,
+                    });
+                }
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no WebDriver session: {last:?}");
+    }
+
+    async fn stop(mut self) {
+        let _ = self.client.close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+
+    async fn goto(&self, app: &TestApp, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", app.base))
+            .await
+            .unwrap();
+    }
+
+    /// Signs in with `secret` from the sign-in page.
+    async fn sign_in(&self, app: &TestApp, secret: &str) {
+        self.goto(app, "/console/incidents").await;
+        let url = self.client.current_url().await.unwrap();
+        assert_eq!(
+            url.path(),
+            "/console/sign-in",
+            "unsigned, one signs in first"
+        );
+        self.client
+            .find(Locator::Id("key"))
+            .await
+            .unwrap()
+            .send_keys(secret)
+            .await
+            .unwrap();
+        self.client
+            .find(Locator::Css("main button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let url = self.client.current_url().await.unwrap();
+        assert_eq!(url.path(), "/console/incidents");
+    }
+
+    /// The text of the first element `css` finds, waiting up to 20 s for it to contain
+    /// `wanted`.
+    async fn wait_for_text(&self, css: &str, wanted: &str) -> String {
+        let mut seen = String::new();
+        for _ in 0..200 {
+            if let Ok(element) = self.client.find(Locator::Css(css)).await {
+                seen = element.text().await.unwrap_or_default();
+                if seen.contains(wanted) {
+                    return seen;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{css} never showed {wanted:?}; it shows {seen:?}");
+    }
+
+    /// axe-core's WCAG 2 A and AA violations on the page shown, one line each.
+    async fn accessibility_violations(&self) -> Vec<String> {
+        let axe =
+            std::fs::read_to_string(tocsin_tests::workspace().join("tests/assets/axe.min.js"))
+                .unwrap();
+        self.client.execute(&axe, vec![]).await.unwrap();
+        let found = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
+                    .then(r => done(r.violations.map(v => v.id + ': ' + v.help + ' (' + v.nodes.length + ')')))
+                    .catch(e => done(['axe failed: ' + e]));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        serde_json::from_value(found).unwrap()
+    }
+
+    /// Checks the page shown at 375 px wide: no violations, and nothing wider than the
+    /// screen; then back to the desktop width.
+    async fn check_page(&self, what: &str) {
+        let violations = self.accessibility_violations().await;
+        assert!(violations.is_empty(), "{what}: {violations:#?}");
+        self.client.set_window_size(375, 812).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let overflow = self
+            .client
+            .execute(
+                "return document.documentElement.scrollWidth - window.innerWidth;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert!(
+            overflow.as_i64().unwrap() <= 0,
+            "{what} is wider than 375 px by {overflow}"
+        );
+        let violations = self.accessibility_violations().await;
+        assert!(violations.is_empty(), "{what} at 375 px: {violations:#?}");
+        self.client.set_window_size(1280, 900).await.unwrap();
+    }
+
+    /// Saves a screenshot of the page shown for the README.
+    async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        let dir: PathBuf = tocsin_tests::workspace().join("docs/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), png).unwrap();
+    }
+}
+
+/// A console session of `secret`, signed in without a browser: the cookie, and the CSRF
+/// token of its forms (read from a page, as a forger with the session could).
+async fn session_of(app: &TestApp, secret: &str, incident: &str) -> (String, String) {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed = client
+        .post(format!("{}/console/sign-in", app.base))
+        .form(&[("key", secret), ("next", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), StatusCode::SEE_OTHER);
+    let cookie = signed.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let page = client
+        .get(format!("{}/console/incidents/{incident}", app.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    (cookie, csrf)
+}
+
+async fn forged(app: &TestApp, cookie: &str, path: &str, csrf: Option<&str>) -> StatusCode {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form: Vec<(&str, &str)> = csrf.map(|c| vec![("csrf", c)]).unwrap_or_default();
+    client
+        .post(format!("{}{path}", app.base))
+        .header("cookie", cookie)
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+async fn roster_of_one(app: &TestApp) {
+    let roster = app
+        .send(
+            Method::POST,
+            "/rosters",
+            json!({"name": "primary", "members": [{"name": "Ada", "phone": A}], "loops": 1,
+                   "ringTimeoutSeconds": 600}),
+            StatusCode::CREATED,
+        )
+        .await;
+    route_all_to(app, roster["id"].as_str().unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_editor_sees_an_incident_arrive_live_and_acknowledges_it_in_the_browser() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    // Ada's phone rings (a long ring timeout) until someone acts.
+    let phones = Phones::start(&[(A, "no-answer")]).await;
+    let app = escalating_app(&phones).await;
+    roster_of_one(&app).await;
+    let alert = alarm_alert(&app).await;
+    let editor = key(&app, "editor").await;
+
+    browser.sign_in(&app, &editor).await;
+    browser
+        .wait_for_text("#incident-rows", "No incidents.")
+        .await;
+    browser.check_page("the incidents page").await;
+    // A marker the page keeps only if it is never reloaded.
+    browser
+        .client
+        .execute("window.tocsinMarker = 42;", vec![])
+        .await
+        .unwrap();
+    alarm(&app, "a1", "FIRING").await;
+    let row = browser.wait_for_text("#incident-rows", "DiskFull").await;
+    assert!(row.contains("OPEN"), "{row}");
+    let marker = browser
+        .client
+        .execute("return window.tocsinMarker;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(marker, json!(42), "the row arrived without a reload");
+    browser.wait_for_text("#incident-rows", "Ada").await;
+    browser.screenshot("incidents.png").await;
+
+    browser
+        .client
+        .find(Locator::Css("#incident-rows a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let report = browser.wait_for_text("main table", "DiskFull").await;
+    assert!(report.contains("db-a1"), "{report}");
+    browser
+        .wait_for_text("#calling-now", "Calling now: Ada")
+        .await;
+    browser.check_page("the incident page").await;
+    browser.screenshot("incident.png").await;
+    let incident_url = browser.client.current_url().await.unwrap();
+    let incident = incident_url.path().rsplit('/').next().unwrap().to_owned();
+
+    browser
+        .client
+        .find(Locator::XPath("//button[normalize-space()='Acknowledge']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("#incident-status", "ACKNOWLEDGED")
+        .await;
+    let seen = app.get(&format!("/incidents/{incident}")).await;
+    assert_eq!(seen["status"], "ACKNOWLEDGED");
+    let details = app.get(&format!("/incidents/{incident}/details")).await;
+    assert_eq!(details["acknowledgedBy"], "editor key");
+    // The loop stopped: the ringing call is ended, and nobody else is called.
+    wait_until("the ringing call ended", || async {
+        let calls = phones.calls().await;
+        (calls.len() == 1 && calls[0]["status"] != "ringing").then_some(())
+    })
+    .await;
+    browser
+        .wait_for_text("#calling-now", "No call under way")
+        .await;
+    let _ = alert;
+    browser.stop().await;
+    app.stop().await;
+    phones.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_see_no_actions_and_forged_posts_change_nothing() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let phones = Phones::start(&[(A, "no-answer")]).await;
+    let app = escalating_app(&phones).await;
+    roster_of_one(&app).await;
+    let alert = alarm_alert(&app).await;
+    alarm(&app, "a1", "FIRING").await;
+    let incident = crate::escalation::incident_where(&app, &alert, |_| true).await;
+    let incident = incident["id"].as_str().unwrap().to_owned();
+    let viewer = key(&app, "viewer").await;
+    let editor = key(&app, "editor").await;
+
+    browser.sign_in(&app, &viewer).await;
+    browser
+        .goto(&app, &format!("/console/incidents/{incident}"))
+        .await;
+    browser.wait_for_text("main table", "DiskFull").await;
+    let buttons = browser
+        .client
+        .find_all(Locator::Css("main button"))
+        .await
+        .unwrap();
+    assert!(buttons.is_empty(), "a viewer sees no Acknowledge or Close");
+
+    // Forged posts: without the token, with a wrong one, or from a viewer's session.
+    let (editor_cookie, editor_csrf) = session_of(&app, &editor, &incident).await;
+    let (viewer_cookie, viewer_csrf) = session_of(&app, &viewer, &incident).await;
+    let acknowledge = format!("/console/incidents/{incident}/acknowledge");
+    let close = format!("/console/incidents/{incident}/close");
+    for (cookie, csrf) in [
+        (editor_cookie.as_str(), None),
+        (editor_cookie.as_str(), Some("not-the-token")),
+        (editor_cookie.as_str(), Some(viewer_csrf.as_str())),
+        (viewer_cookie.as_str(), Some(viewer_csrf.as_str())),
+        ("tocsin_session=forged", Some(editor_csrf.as_str())),
+    ] {
+        for path in [&acknowledge, &close] {
+            assert_eq!(
+                forged(&app, cookie, path, csrf).await,
+                StatusCode::FORBIDDEN,
+                "{path} with {cookie} and {csrf:?}"
+            );
+        }
+    }
+    let seen = app.get(&format!("/incidents/{incident}")).await;
+    assert_eq!(seen["status"], "OPEN", "nothing changed");
+    // The editor's own form works.
+    assert_eq!(
+        forged(&app, &editor_cookie, &acknowledge, Some(&editor_csrf)).await,
+        StatusCode::SEE_OTHER
+    );
+    let seen: Value = app.get(&format!("/incidents/{incident}")).await;
+    assert_eq!(seen["status"], "ACKNOWLEDGED");
+    // Revoking the key ends its sessions.
+    let keys = app.get("/api_keys").await;
+    let viewer_id = keys["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "viewer key")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api_keys/{viewer_id}"),
+            Some(crate::support::ADMIN_KEY),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    browser.goto(&app, "/console/incidents").await;
+    let url = browser.client.current_url().await.unwrap();
+    assert_eq!(
+        url.path(),
+        "/console/sign-in",
+        "a revoked key's session ends"
+    );
+    browser.stop().await;
+    app.stop().await;
+    phones.server.stop().await;
+}
