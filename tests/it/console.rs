@@ -116,8 +116,22 @@ impl Browser {
             .click()
             .await
             .unwrap();
-        let url = self.client.current_url().await.unwrap();
-        assert_eq!(url.path(), "/console/incidents");
+        self.wait_for_path("/console/incidents").await;
+    }
+
+    /// Waits up to 20 s for the page shown to be `path` (a click's navigation may still be
+    /// under way when the click returns).
+    async fn wait_for_path(&self, path: &str) {
+        let mut seen = String::new();
+        for _ in 0..200 {
+            seen = self.client.current_url().await.unwrap().path().to_owned();
+            if seen == path {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let source = self.client.source().await.unwrap_or_default();
+        panic!("the browser never reached {path}; it shows {seen}:\n{source}");
     }
 
     /// The text of the first element `css` finds, waiting up to 20 s for it to contain
@@ -133,7 +147,8 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("{css} never showed {wanted:?}; it shows {seen:?}");
+        let source = self.client.source().await.unwrap_or_default();
+        panic!("{css} never showed {wanted:?}; it shows {seen:?} in:\n{source}");
     }
 
     /// axe-core's WCAG 2 A and AA violations on the page shown, one line each.
@@ -171,10 +186,19 @@ impl Browser {
             )
             .await
             .unwrap();
-        assert!(
-            overflow.as_i64().unwrap() <= 0,
-            "{what} is wider than 375 px by {overflow}"
-        );
+        if overflow.as_i64().unwrap() > 0 {
+            let wide = self
+                .client
+                .execute(
+                    "return [...document.querySelectorAll('body *')]
+                        .filter(e => e.getBoundingClientRect().right > window.innerWidth)
+                        .map(e => e.tagName + '#' + e.id + '.' + e.className).slice(0, 10);",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            panic!("{what} is wider than 375 px by {overflow}: {wide}");
+        }
         let violations = self.accessibility_violations().await;
         assert!(violations.is_empty(), "{what} at 375 px: {violations:#?}");
         self.client.set_window_size(1280, 900).await.unwrap();
@@ -416,11 +440,157 @@ async fn viewers_see_no_actions_and_forged_posts_change_nothing() {
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     browser.goto(&app, "/console/incidents").await;
-    let url = browser.client.current_url().await.unwrap();
+    browser.wait_for_path("/console/sign-in").await;
+    browser.stop().await;
+    app.stop().await;
+    phones.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_on_call_page_shows_the_holder_the_schedule_api_reports_across_a_handoff() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = crate::support::spawn_app().await;
+    let operator = |name: &str, phone: &str| {
+        let body = json!({"name": name, "phone": phone});
+        let app = &app;
+        async move {
+            app.send(Method::POST, "/operators", body, StatusCode::CREATED)
+                .await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let ada = operator("Ada", "+15550000001").await;
+    let bo = operator("Bo", "+15550000002").await;
+    // Mondays 09:00 London; the clock reads Wednesday 2026-03-04 10:00Z: Ada's week.
+    let rotation = app
+        .send(
+            Method::POST,
+            "/rotations",
+            json!({"name": "primary", "timeZone": "Europe/London", "type": "weekly", "shiftLength": 1,
+                   "handoffAt": "2026-03-02T09:00", "participants": [ada, bo]}),
+            StatusCode::CREATED,
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let schedule = app
+        .send(
+            Method::POST,
+            "/schedules",
+            json!({"name": "db", "timeZone": "Europe/London", "rules": [{"rotationId": rotation,
+                   "days": ["MON","TUE","WED","THU","FRI","SAT","SUN"], "start": "00:00", "end": "00:00"}]}),
+            StatusCode::CREATED,
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.send(
+        Method::POST,
+        "/rosters",
+        json!({"name": "db on-call", "members": [{"scheduleId": schedule}]}),
+        StatusCode::CREATED,
+    )
+    .await;
+    let viewer = key(&app, "viewer").await;
+    browser.sign_in(&app, &viewer).await;
+    let path = format!("/schedules/{schedule}/on-call");
+    for expected in ["Ada", "Bo"] {
+        let seen = app.get(&path).await;
+        assert_eq!(seen["operators"][0]["name"], expected);
+        browser.goto(&app, "/console/on-call").await;
+        let shown = browser
+            .wait_for_text(&format!("#schedule-{schedule} .on-call"), expected)
+            .await;
+        assert_eq!(shown, expected);
+        let holder = browser.wait_for_text("td.holder", expected).await;
+        assert_eq!(holder, expected);
+        let roster = browser.wait_for_text("main ul", "db on-call").await;
+        assert!(
+            roster.contains(&format!("db on-call: {expected}")),
+            "{roster}"
+        );
+        if expected == "Ada" {
+            browser.check_page("the on-call page").await;
+            // Past Monday's 09:00 handoff; the 12-hour session has ended meanwhile.
+            app.advance(chrono::Duration::days(7));
+            browser.sign_in(&app, &viewer).await;
+        }
+    }
+    browser.stop().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silence_made_from_an_incident_page_keeps_the_next_matching_incident_from_calling() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let phones = Phones::start(&[(A, "accept")]).await;
+    let app = escalating_app(&phones).await;
+    roster_of_one(&app).await;
+    let alert = alarm_alert(&app).await;
+    alarm(&app, "a1", "FIRING").await;
+    let first =
+        crate::escalation::incident_where(&app, &alert, |i| i["status"] == "ACKNOWLEDGED").await;
+    let first = first["id"].as_str().unwrap().to_owned();
+    let editor = key(&app, "editor").await;
+
+    browser.sign_in(&app, &editor).await;
+    browser
+        .goto(&app, &format!("/console/incidents/{first}"))
+        .await;
+    browser
+        .client
+        .find(Locator::LinkText("Silence similar…"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let prefilled = browser
+        .client
+        .find(Locator::Id("matchers"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert_eq!(prefilled, format!("alertId = {alert}\nsubject = a1"));
+    browser.check_page("the silences page").await;
+    browser
+        .client
+        .find(Locator::XPath("//button[normalize-space()='Silence']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let listed = browser.wait_for_text("main table", "active").await;
+    assert!(listed.contains("editor key"), "{listed}");
+    let silences = app.get("/silences?state=active").await;
+    assert_eq!(silences["data"].as_array().unwrap().len(), 1);
+
+    // The alarm clears and fires again: a new incident, held; nobody is called.
+    alarm(&app, "a1", "RESOLVED").await;
+    crate::escalation::incident_where(&app, &alert, |i| i["status"] == "CLOSED").await;
+    alarm(&app, "a1", "FIRING").await;
+    wait_until("the new incident held", || async {
+        let held = app.get("/incidents?silenced=true").await;
+        (held["data"].as_array().unwrap().len() == 1).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(
-        url.path(),
-        "/console/sign-in",
-        "a revoked key's session ends"
+        phones.called().await,
+        [A],
+        "only the first incident was called"
     );
     browser.stop().await;
     app.stop().await;

@@ -9,7 +9,9 @@
 //! styles from this server only, nothing inline.
 
 pub mod assets;
+mod oncall;
 mod pages;
+mod silences;
 
 use crate::http::AppState;
 use crate::store::console::Session;
@@ -61,6 +63,15 @@ pub fn router(core: AppState) -> Router {
         )
         .route("/console/incidents/{id}/close", post(pages::close))
         .route("/console/incidents/{id}/snooze", post(pages::snooze))
+        .route("/console/on-call", get(oncall::on_call))
+        .route(
+            "/console/silences",
+            get(silences::silences).post(silences::create_silence),
+        )
+        .route(
+            "/console/silences/{id}/expire",
+            post(silences::expire_silence),
+        )
         .route("/console/static/{file}", get(assets::serve))
         .layer(axum::middleware::map_response(secure))
         .with_state(core)

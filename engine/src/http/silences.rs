@@ -153,7 +153,7 @@ fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// The silence `request` states, made by `caller` at `now`.
-fn parse(
+pub(crate) fn parse(
     id: String,
     request: SilenceRequest,
     caller: &Caller,
@@ -196,7 +196,7 @@ fn audit_detail(s: &SilenceRecord) -> serde_json::Value {
 
 /// Stores a new silence, audits it (by key `key_id`), and has the loops it matches looked
 /// at.
-async fn create(
+pub(crate) async fn create(
     core: &AppState,
     key_id: &str,
     silence: &SilenceRecord,
@@ -347,7 +347,7 @@ async fn update_silence(
 }
 
 /// Ends a silence now (a pending one never starts).
-async fn expire(
+pub(crate) async fn expire(
     core: &AppState,
     caller: &Caller,
     silence: SilenceRecord,
