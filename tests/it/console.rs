@@ -596,3 +596,88 @@ async fn a_silence_made_from_an_incident_page_keeps_the_next_matching_incident_f
     app.stop().await;
     phones.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_integrations_and_operators_pages_show_what_the_api_holds() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let phones = Phones::start(&[(A, "accept")]).await;
+    let app = escalating_app(&phones).await;
+    let ada = app
+        .send(
+            Method::POST,
+            "/operators",
+            json!({"name": "Ada", "phone": A}),
+            StatusCode::CREATED,
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let roster = app
+        .send(
+            Method::POST,
+            "/rosters",
+            json!({"name": "primary", "members": [{"operatorId": ada}], "loops": 1}),
+            StatusCode::CREATED,
+        )
+        .await;
+    route_all_to(&app, roster["id"].as_str().unwrap()).await;
+    let alert = alarm_alert(&app).await;
+    alarm(&app, "a1", "FIRING").await;
+    crate::escalation::incident_where(&app, &alert, |i| i["status"] == "ACKNOWLEDGED").await;
+    let (hook, secret, _) = crate::hooks::integration(&app, "generic", json!({})).await;
+    let (status, _) = crate::hooks::deliver(&app, &hook, &secret, b"not json".to_vec()).await;
+    assert!(status.is_client_error());
+    let viewer = key(&app, "viewer").await;
+
+    // The sign-in page is checked too, before signing in.
+    browser.goto(&app, "/console/sign-in").await;
+    browser.check_page("the sign-in page").await;
+    browser.sign_in(&app, &viewer).await;
+
+    browser.goto(&app, "/console/alerts").await;
+    let row = browser
+        .wait_for_text(&format!("#alert-{alert}"), "cloud_alarm")
+        .await;
+    assert!(row.contains("ok"), "the last evaluation: {row}");
+    let templates = browser.wait_for_text("main", "credit_low_balance").await;
+    assert!(templates.contains("built in"), "{templates}");
+    browser.check_page("the alerts page").await;
+
+    browser.goto(&app, "/console/integrations").await;
+    let section = browser
+        .wait_for_text(&format!("#integration-{hook}"), "Refused")
+        .await;
+    assert!(section.contains(&format!("/hooks/{hook}")), "{section}");
+    assert!(section.contains("not JSON"), "the reason: {section}");
+    browser.check_page("the integrations page").await;
+
+    browser.goto(&app, "/console/operators").await;
+    let stats = browser
+        .wait_for_text(&format!("#operator-{ada}"), "1 calls")
+        .await;
+    assert!(stats.contains("1 accepted"), "{stats}");
+    let api = app.get(&format!("/operators/{ada}/stats")).await;
+    assert_eq!(api["accepted"], 1);
+    let chart = browser
+        .client
+        .find(Locator::Css(&format!(
+            "#operator-{ada} svg rect.bar-accepted"
+        )))
+        .await
+        .unwrap()
+        .attr("width")
+        .await
+        .unwrap();
+    assert_eq!(
+        chart.as_deref(),
+        Some("200"),
+        "one call, accepted: a full bar"
+    );
+    browser.check_page("the operators page").await;
+    browser.stop().await;
+    app.stop().await;
+    phones.server.stop().await;
+}

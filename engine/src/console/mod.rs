@@ -9,6 +9,7 @@
 //! styles from this server only, nothing inline.
 
 pub mod assets;
+mod catalog;
 mod oncall;
 mod pages;
 mod silences;
@@ -64,6 +65,9 @@ pub fn router(core: AppState) -> Router {
         .route("/console/incidents/{id}/close", post(pages::close))
         .route("/console/incidents/{id}/snooze", post(pages::snooze))
         .route("/console/on-call", get(oncall::on_call))
+        .route("/console/alerts", get(catalog::alerts))
+        .route("/console/integrations", get(catalog::integrations))
+        .route("/console/operators", get(catalog::operators))
         .route(
             "/console/silences",
             get(silences::silences).post(silences::create_silence),

@@ -206,11 +206,14 @@ pub(super) struct ListFilter {
     status: String,
     #[serde(default)]
     template: String,
+    #[serde(default)]
+    owner: String,
 }
 
 /// The filters, as the page shows them.
 struct Filter {
     template: String,
+    owner: String,
     query: String,
 }
 
@@ -280,9 +283,19 @@ async fn rows(core: &AppState, filter: &ListFilter) -> Result<Vec<Row>, Refusal>
         _ => &["OPEN", "ACKNOWLEDGED"],
     };
     let template = Some(filter.template.trim()).filter(|t| !t.is_empty());
+    // The owner is the alert's: the alerts of that owner, from memory.
+    let owner = filter.owner.trim();
+    let alerts: Option<Vec<String>> = (!owner.is_empty()).then(|| {
+        core.catalog
+            .all()
+            .iter()
+            .filter(|a| a.owner_id().as_deref() == Some(owner))
+            .map(|a| a.id.clone())
+            .collect()
+    });
     let incidents = core
         .store
-        .console_incidents(statuses, template, LIST_LIMIT)
+        .console_incidents(statuses, template, alerts.as_deref(), LIST_LIMIT)
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "could not list incidents");
@@ -317,9 +330,10 @@ pub(super) async fn incidents(
         Err(refusal) => return refusal.into_response(),
     };
     let query = format!(
-        "status={}&template={}",
+        "status={}&template={}&owner={}",
         encode(&filter.status),
-        encode(&filter.template)
+        encode(&filter.template),
+        encode(&filter.owner)
     );
     render(&Incidents {
         chrome: signed.chrome(),
@@ -333,6 +347,7 @@ pub(super) async fn incidents(
             .collect(),
         filter: Filter {
             template: filter.template,
+            owner: filter.owner,
             query,
         },
         rows,

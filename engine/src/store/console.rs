@@ -30,7 +30,9 @@ super::dispatch! {
     /// console): its loop is over and a call still ringing is ended. `None` when there is
     /// no such incident; `Some(false)` when it was not OPEN.
     fn acknowledge_incident(&self, id: &str, by: &str, at: Timestamp) -> Result<Option<bool>>;
-    /// Up to `limit` incidents in one of `statuses`, of template `template` when given:
-    /// those not closed first, each part newest first.
-    fn console_incidents(&self, statuses: &[&str], template: Option<&str>, limit: i64) -> Result<Vec<super::incidents::Incident>>;
+    /// Up to `limit` incidents in one of `statuses`, of template `template` and of one of
+    /// `alerts` when given: those not closed first, each part newest first.
+    fn console_incidents(&self, statuses: &[&str], template: Option<&str>, alerts: Option<&[String]>, limit: i64) -> Result<Vec<super::incidents::Incident>>;
+    /// An integration's last `limit` deliveries taken: when, newest first.
+    fn recent_deliveries(&self, integration_id: &str, limit: i64) -> Result<Vec<Timestamp>>;
 }

@@ -15,19 +15,36 @@ impl Postgres {
         &self,
         statuses: &[&str],
         template: Option<&str>,
+        alerts: Option<&[String]>,
         limit: i64,
     ) -> Result<Vec<Incident>> {
         let rows = sqlx::query(
             "SELECT * FROM incidents
              WHERE status = ANY($1) AND ($2::text IS NULL OR template_id = $2)
+               AND ($4::text[] IS NULL OR alert_id = ANY($4))
              ORDER BY status = 'CLOSED', id DESC LIMIT $3",
         )
         .bind(statuses)
         .bind(template)
         .bind(limit)
+        .bind(alerts)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(from_row).collect()
+    }
+
+    pub async fn recent_deliveries(
+        &self,
+        integration_id: &str,
+        limit: i64,
+    ) -> Result<Vec<Timestamp>> {
+        Ok(sqlx::query_scalar(
+            "SELECT at FROM deliveries WHERE integration_id = $1 ORDER BY at DESC LIMIT $2",
+        )
+        .bind(integration_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     pub async fn create_session(

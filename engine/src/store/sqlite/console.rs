@@ -15,20 +15,40 @@ impl Sqlite {
         &self,
         statuses: &[&str],
         template: Option<&str>,
+        alerts: Option<&[String]>,
         limit: i64,
     ) -> Result<Vec<Incident>> {
+        let alerts = alerts.map(|a| serde_json::to_string(a).expect("ids serialize"));
         let rows = sqlx::query(
             "SELECT * FROM incidents
              WHERE status IN (SELECT value FROM json_each(?)) AND (? IS NULL OR template_id = ?)
+               AND (? IS NULL OR alert_id IN (SELECT value FROM json_each(?)))
              ORDER BY status = 'CLOSED', id DESC LIMIT ?",
         )
         .bind(serde_json::to_string(statuses).expect("statuses serialize"))
         .bind(template)
         .bind(template)
+        .bind(&alerts)
+        .bind(&alerts)
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(from_row).collect()
+    }
+
+    pub async fn recent_deliveries(
+        &self,
+        integration_id: &str,
+        limit: i64,
+    ) -> Result<Vec<Timestamp>> {
+        let at: Vec<i64> = sqlx::query_scalar(
+            "SELECT at FROM deliveries WHERE integration_id = ? ORDER BY at DESC LIMIT ?",
+        )
+        .bind(integration_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(at.into_iter().map(super::instant).collect())
     }
 
     pub async fn create_session(
