@@ -681,3 +681,86 @@ async fn alerts_integrations_and_operators_pages_show_what_the_api_holds() {
     app.stop().await;
     phones.server.stop().await;
 }
+
+/// What needs no browser: static files by content hash, the security headers, and sign-in
+/// guessing refused per address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_files_revalidate_pages_are_locked_down_and_guessing_is_refused() {
+    let app = crate::support::spawn_app().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = |path: &str| format!("{}{path}", app.base);
+    let htmx = client
+        .get(url("/console/static/htmx.min.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(htmx.status(), StatusCode::OK);
+    let etag = htmx.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(
+        htmx.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    let again = client
+        .get(url("/console/static/htmx.min.js"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    let page = client.get(url("/console/sign-in")).send().await.unwrap();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe"),
+        "{csp}"
+    );
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(&format!("htmx.min.js?v={}", etag.trim_matches('"'))),
+        "pages link the file by its hash"
+    );
+    assert!(
+        !html.contains("<script>") && !html.contains("style="),
+        "nothing inline"
+    );
+    // Unsigned, a page sends one to sign in, and back.
+    let page = client
+        .get(url("/console/incidents/inc_123"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        page.headers()["location"],
+        "/console/sign-in?next=/console/incidents/inc_123"
+    );
+
+    let sign_in = |secret: &'static str| {
+        let client = client.clone();
+        let url = url("/console/sign-in");
+        async move {
+            client
+                .post(url)
+                .form(&[("key", secret)])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    for _ in 0..10 {
+        assert_eq!(sign_in("tsk_wrong").await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(sign_in("tsk_wrong").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        sign_in(crate::support::ADMIN_KEY).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right key, from a guessing address"
+    );
+    app.stop().await;
+}

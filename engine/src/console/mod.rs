@@ -78,6 +78,7 @@ pub fn router(core: AppState) -> Router {
         )
         .route("/console/static/{file}", get(assets::serve))
         .layer(axum::middleware::map_response(secure))
+        .layer(axum::Extension(std::sync::Arc::new(Limiter::default())))
         .with_state(core)
 }
 
@@ -279,14 +280,14 @@ fn render(template: &impl askama::Template) -> Response {
 }
 
 /// Failed sign-ins by address, over a sliding window: a guessing address is refused for a
-/// while, whatever key it tries.
+/// while, whatever key it tries. One per server.
 #[derive(Debug, Default)]
-struct Limiter {
+pub(crate) struct Limiter {
     failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
 }
 
 impl Limiter {
-    fn blocked(&self, address: IpAddr) -> bool {
+    pub(crate) fn blocked(&self, address: IpAddr) -> bool {
         let mut failures = self.failures.lock().expect("limiter lock");
         failures.retain(|_, (since, _)| since.elapsed() < SIGN_IN_WINDOW);
         failures
@@ -294,11 +295,9 @@ impl Limiter {
             .is_some_and(|(_, n)| *n >= SIGN_IN_FAILURES)
     }
 
-    fn failed(&self, address: IpAddr) {
+    pub(crate) fn failed(&self, address: IpAddr) {
         let mut failures = self.failures.lock().expect("limiter lock");
         let entry = failures.entry(address).or_insert((Instant::now(), 0));
         entry.1 += 1;
     }
 }
-
-static LIMITER: std::sync::LazyLock<Limiter> = std::sync::LazyLock::new(Limiter::default);

@@ -1,7 +1,7 @@
 //! The console's pages and the forms they post.
 
 use super::{
-    COOKIE, Chrome, LIMITER, Refusal, SESSION_HOURS, Signed, encode, hash, problem, render,
+    COOKIE, Chrome, Limiter, Refusal, SESSION_HOURS, Signed, encode, hash, problem, render,
 };
 use crate::http::AppState;
 use crate::http::silences::{ForMinutes, snooze_incident};
@@ -97,6 +97,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
 /// `POST /console/sign-in`: an API key becomes a session.
 pub(super) async fn sign_in(
     State(core): State<AppState>,
+    axum::Extension(limiter): axum::Extension<std::sync::Arc<Limiter>>,
     Peer(address): Peer,
     Form(form): Form<SignInForm>,
 ) -> Response {
@@ -108,7 +109,7 @@ pub(super) async fn sign_in(
         };
         (status, render(&page)).into_response()
     };
-    if LIMITER.blocked(address) {
+    if limiter.blocked(address) {
         tracing::warn!(%address, "console sign-in refused: too many failures");
         return again(
             StatusCode::TOO_MANY_REQUESTS,
@@ -116,7 +117,7 @@ pub(super) async fn sign_in(
         );
     }
     let Some(key) = core.keys.find(form.key.trim()) else {
-        LIMITER.failed(address);
+        limiter.failed(address);
         tracing::info!(%address, "console sign-in with an unknown key");
         return again(
             StatusCode::UNAUTHORIZED,
