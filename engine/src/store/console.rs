@@ -18,6 +18,21 @@ pub struct Session {
     pub csrf: String,
 }
 
+/// The console's order of incidents: those not closed first, each part newest first (ids
+/// grow with time), at most `limit`.
+pub(crate) fn console_order(
+    mut incidents: Vec<super::incidents::Incident>,
+    limit: i64,
+) -> Vec<super::incidents::Incident> {
+    use super::incidents::IncidentStatus;
+    incidents.sort_by(|a, b| {
+        let closed = |i: &super::incidents::Incident| i.status == IncidentStatus::Closed;
+        closed(a).cmp(&closed(b)).then_with(|| b.id.cmp(&a.id))
+    });
+    incidents.truncate(usize::try_from(limit).unwrap_or(0));
+    incidents
+}
+
 super::dispatch! {
     /// Stores a session under the SHA-256 of its cookie's token, and forgets expired ones.
     fn create_session(&self, hash: &[u8], key_id: &str, csrf: &str, at: Timestamp, expires_at: Timestamp) -> Result<()>;

@@ -4,7 +4,7 @@ use super::Postgres;
 use super::incidents::from_row;
 use super::texts::accept_elsewhere;
 use crate::store::Result;
-use crate::store::console::Session;
+use crate::store::console::{Session, console_order};
 use crate::store::incidents::Incident;
 use crate::store::keys::Role;
 use sqlx::Row;
@@ -18,19 +18,26 @@ impl Postgres {
         alerts: Option<&[String]>,
         limit: i64,
     ) -> Result<Vec<Incident>> {
-        let rows = sqlx::query(
-            "SELECT * FROM incidents
-             WHERE status = ANY($1) AND ($2::text IS NULL OR template_id = $2)
-               AND ($4::text[] IS NULL OR alert_id = ANY($4))
-             ORDER BY status = 'CLOSED', id DESC LIMIT $3",
-        )
-        .bind(statuses)
-        .bind(template)
-        .bind(limit)
-        .bind(alerts)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(from_row).collect()
+        // One index range (incidents_status) per status, newest first; merged below.
+        let mut found = Vec::new();
+        for status in statuses {
+            let rows = sqlx::query(
+                "SELECT * FROM incidents
+                 WHERE status = $1 AND ($2::text IS NULL OR template_id = $2)
+                   AND ($4::text[] IS NULL OR alert_id = ANY($4))
+                 ORDER BY id DESC LIMIT $3",
+            )
+            .bind(status)
+            .bind(template)
+            .bind(limit)
+            .bind(alerts)
+            .fetch_all(&self.pool)
+            .await?;
+            for row in &rows {
+                found.push(from_row(row)?);
+            }
+        }
+        Ok(console_order(found, limit))
     }
 
     pub async fn recent_deliveries(

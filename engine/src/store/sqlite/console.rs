@@ -4,7 +4,7 @@ use super::incidents::from_row;
 use super::texts::accept_elsewhere;
 use super::{Sqlite, micros};
 use crate::store::Result;
-use crate::store::console::Session;
+use crate::store::console::{Session, console_order};
 use crate::store::incidents::Incident;
 use crate::store::keys::Role;
 use sqlx::Row;
@@ -19,21 +19,28 @@ impl Sqlite {
         limit: i64,
     ) -> Result<Vec<Incident>> {
         let alerts = alerts.map(|a| serde_json::to_string(a).expect("ids serialize"));
-        let rows = sqlx::query(
-            "SELECT * FROM incidents
-             WHERE status IN (SELECT value FROM json_each(?)) AND (? IS NULL OR template_id = ?)
-               AND (? IS NULL OR alert_id IN (SELECT value FROM json_each(?)))
-             ORDER BY status = 'CLOSED', id DESC LIMIT ?",
-        )
-        .bind(serde_json::to_string(statuses).expect("statuses serialize"))
-        .bind(template)
-        .bind(template)
-        .bind(&alerts)
-        .bind(&alerts)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(from_row).collect()
+        // One index range (incidents_status) per status, newest first; merged below.
+        let mut found = Vec::new();
+        for status in statuses {
+            let rows = sqlx::query(
+                "SELECT * FROM incidents
+                 WHERE status = ? AND (? IS NULL OR template_id = ?)
+                   AND (? IS NULL OR alert_id IN (SELECT value FROM json_each(?)))
+                 ORDER BY id DESC LIMIT ?",
+            )
+            .bind(status)
+            .bind(template)
+            .bind(template)
+            .bind(&alerts)
+            .bind(&alerts)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+            for row in &rows {
+                found.push(from_row(row)?);
+            }
+        }
+        Ok(console_order(found, limit))
     }
 
     pub async fn recent_deliveries(
