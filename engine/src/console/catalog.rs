@@ -3,13 +3,13 @@
 //! last deliveries and the refused ones with the reason), and the operators page (each
 //! one's answer statistics as a small chart).
 
-use super::{Chrome, Refusal, Signed, render};
+use super::{Chrome, Refusal, Signed, render, when};
 use crate::http::AppState;
 use crate::store::escalation::CallStats;
 use askama::Template;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 
 /// Most items a page lists.
 const SHOWN: usize = 200;
@@ -17,10 +17,6 @@ const SHOWN: usize = 200;
 const DELIVERIES: i64 = 5;
 /// The window operators' statistics cover.
 const STATS_DAYS: i64 = 30;
-
-fn when(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M UTC").to_string()
-}
 
 struct AlertRow {
     id: String,

@@ -149,6 +149,15 @@ impl Signed {
         }))
     }
 
+    /// The signed-in key as the API's handlers know a caller.
+    fn caller(&self) -> crate::http::auth::Caller {
+        crate::http::auth::Caller {
+            key_id: self.session.key_id.clone(),
+            key_name: self.session.key_name.clone(),
+            role: self.session.role,
+        }
+    }
+
     /// Whether the key may act (acknowledge, close, snooze): editors and admins.
     fn can_act(&self) -> bool {
         matches!(self.session.role, Role::Admin | Role::Editor)
@@ -256,6 +265,11 @@ impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         problem(self.0, &self.1)
     }
+}
+
+/// An instant as the console's pages show it, to the minute.
+fn when(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
 /// A page saying what went wrong, with `status`.

@@ -1,13 +1,13 @@
 //! The on-call page: every rotation, schedule and roster as it stands now, the handoffs of
 //! the coming week, the overrides, and whom a loop starting now would call (a dry run).
 
-use super::{Refusal, Signed, render};
+use super::{Refusal, Signed, render, when};
 use crate::http::AppState;
 use crate::store::oncall::{Directory, Wanted, expand};
 use askama::Template;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 
 /// How far ahead handoffs are shown.
 const AHEAD: Duration = Duration::days(7);
@@ -48,10 +48,6 @@ struct OnCallPage {
     rotations: Vec<RotationRow>,
     schedules: Vec<ScheduleRow>,
     rosters: Vec<RosterRow>,
-}
-
-fn when(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
 fn name(directory: &Directory, operator: &str) -> String {

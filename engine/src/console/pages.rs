@@ -632,11 +632,7 @@ pub(super) async fn snooze(
     if let Err(refusal) = signed.allow(&form.csrf) {
         return refusal.into_response();
     }
-    let caller = crate::http::auth::Caller {
-        key_id: signed.session.key_id.clone(),
-        key_name: signed.session.key_name.clone(),
-        role: signed.session.role,
-    };
+    let caller = signed.caller();
     let request = ForMinutes {
         minutes: form.minutes,
     };

@@ -1,9 +1,8 @@
 //! The silences page: what is silenced, making a silence (from an incident, its matchers
 //! filled in), and expiring one.
 
-use super::{Chrome, Refusal, Signed, encode, render};
+use super::{Chrome, Refusal, Signed, encode, render, when};
 use crate::http::AppState;
-use crate::http::auth::Caller;
 use crate::http::silences::{SilenceRequest, create, expire, parse};
 use crate::store::incidents::new_id;
 use crate::store::silences::{EXPIRED_KEPT, MatcherSpec};
@@ -12,7 +11,7 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use serde::Deserialize;
 
 struct SilenceRow {
@@ -36,10 +35,6 @@ struct SilencesPage {
     matchers: String,
     comment: String,
     problem: Option<String>,
-}
-
-fn when(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
 fn line(m: &MatcherSpec) -> String {
@@ -153,14 +148,6 @@ pub(super) struct NewSilence {
     comment: String,
 }
 
-fn caller(signed: &Signed) -> Caller {
-    Caller {
-        key_id: signed.session.key_id.clone(),
-        key_name: signed.session.key_name.clone(),
-        role: signed.session.role,
-    }
-}
-
 /// `POST /console/silences`: one matcher a line.
 pub(super) async fn create_silence(
     State(core): State<AppState>,
@@ -189,7 +176,7 @@ pub(super) async fn create_silence(
                 ends_at: now + Duration::minutes(form.minutes.clamp(1, 30 * 24 * 60)),
                 comment: form.comment.clone(),
             };
-            match parse(new_id("sil"), request, &caller(&signed), now) {
+            match parse(new_id("sil"), request, &signed.caller(), now) {
                 Ok(silence) => create(&core, &signed.session.key_id, &silence, "silence.create")
                     .await
                     .map_err(|e| e.to_string()),
@@ -227,7 +214,7 @@ pub(super) async fn expire_silence(
     let now = core.clock.now();
     match core.store.silence(&id).await {
         Ok(Some(silence)) if silence.ends_at > now => {
-            if let Err(e) = expire(&core, &caller(&signed), silence, now).await {
+            if let Err(e) = expire(&core, &signed.caller(), silence, now).await {
                 return Refusal(e.status_code(), e.to_string()).into_response();
             }
             Redirect::to("/console/silences").into_response()
