@@ -247,7 +247,8 @@ async fn only_times_change(
                         && before.message == e.last.message
                         && before.template_version == e.last.template_version
                 })
-                && (e.narrowed || core.catalog.reads_as_recorded(&e.alert.id, &e.queries))
+                && (e.narrowed_to.is_some()
+                    || core.catalog.reads_as_recorded(&e.alert.id, &e.queries))
         });
     if !unchanged {
         return false;
@@ -412,8 +413,8 @@ impl Prefetched {
 /// One alert's evaluation, waiting to be recorded.
 struct Evaluated {
     alert: Arc<Alert>,
-    /// Narrowed to one entity: the alert's dependencies are not replaced.
-    narrowed: bool,
+    /// The entity the run was narrowed to: the alert's dependencies are not replaced.
+    narrowed_to: Option<String>,
     started: Instant,
     now: Timestamp,
     auto_resolvable: bool,
@@ -600,7 +601,7 @@ fn evaluate(
     };
     Some(Evaluated {
         alert,
-        narrowed: narrowed_to.is_some(),
+        narrowed_to: narrowed_to.map(str::to_owned),
         started,
         now,
         auto_resolvable,
@@ -611,20 +612,31 @@ fn evaluate(
     })
 }
 
+/// Queues these evaluations' work again, as it was queued.
+fn requeue(core: &Core, evaluations: &[Evaluated]) {
+    for e in evaluations {
+        match &e.narrowed_to {
+            Some(entity) => core.queue.push_entity(&e.alert.id, entity),
+            None => core.queue.push(&e.alert.id),
+        }
+    }
+}
+
 /// Records a batch of evaluations in one transaction, then tells the rest of the server.
 async fn record(core: &Core, batch: Vec<Evaluated>) {
     // Results are written only while the alert's lease is held: a node that paused past
     // it must not write over the evaluations of the node that took the alert over.
-    let before = batch.len();
-    let batch: Vec<Evaluated> = batch
+    // They are queued again: this node may renew the lease a moment later, or the work is
+    // forwarded to the node that took the alert, and either evaluates the data afresh.
+    let (batch, lapsed): (Vec<Evaluated>, Vec<Evaluated>) = batch
         .into_iter()
-        .filter(|e| core.cluster.holds(&e.alert.id))
-        .collect();
-    if batch.len() < before {
+        .partition(|e| core.cluster.holds(&e.alert.id));
+    if !lapsed.is_empty() {
         tracing::warn!(
-            dropped = before - batch.len(),
-            "evaluations of alerts whose lease lapsed were not recorded"
+            evaluations = lapsed.len(),
+            "evaluations of alerts whose lease lapsed were not recorded; queued again"
         );
+        requeue(core, &lapsed);
     }
     if batch.is_empty() {
         return;
@@ -684,7 +696,7 @@ async fn record(core: &Core, batch: Vec<Evaluated>) {
                 EvaluationRecord {
                     alert_id: id,
                     last: &e.last,
-                    dependencies: (!e.narrowed).then_some(e.queries.as_slice()),
+                    dependencies: e.narrowed_to.is_none().then_some(e.queries.as_slice()),
                     problems: problems.remove(id).unwrap_or_default(),
                 }
             })
@@ -705,7 +717,12 @@ async fn record(core: &Core, batch: Vec<Evaluated>) {
     let changes = match result {
         Ok(changes) => changes,
         Err(e) => {
-            tracing::error!(error = %e, alerts = batch.len(), "could not record evaluations");
+            // Nothing of the batch was written; what it found is found again from the
+            // data, once the store answers (a second's pause, not a spin, while it fails).
+            tracing::error!(error = %e, evaluations = batch.len(),
+                "could not record evaluations; evaluating them again in a second");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            requeue(core, &batch);
             return;
         }
     };
@@ -727,7 +744,7 @@ async fn record(core: &Core, batch: Vec<Evaluated>) {
         if !last.contains(&index) {
             continue;
         }
-        if !e.narrowed {
+        if e.narrowed_to.is_none() {
             core.catalog.set_dependencies(&e.alert.id, &e.queries);
         }
         if let Some(current) = core.catalog.get(&e.alert.id) {

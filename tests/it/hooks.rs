@@ -1,7 +1,7 @@
 //! Cloud triggers through the real server: every shared webhook fixture, signatures,
 //! secrets, bad deliveries, duplicates, and one alarm all the way to a phone call.
 
-use crate::support::{ADMIN_KEY, TestApp, spawn_app, spawn_app_at};
+use crate::support::{ADMIN_KEY, TestApp, spawn_app, spawn_app_at, spawn_app_with};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -524,4 +524,89 @@ async fn resolved_alarms_are_pruned_an_hour_after_their_incident_closed() {
         (&json!(false), &json!(1))
     );
     app.stop().await;
+}
+
+/// A second connection to a test server's database, for statements behind its back.
+enum Beside {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl Beside {
+    async fn execute(&mut self, statement: &str) {
+        use sqlx::Executor;
+        match self {
+            Self::Sqlite(conn) => conn.execute(statement).await.map(drop),
+            Self::Postgres(conn) => conn.execute(statement).await.map(drop),
+        }
+        .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+}
+
+/// An evaluation whose results the store refuses to write (here a constraint a second
+/// connection adds, as a deadlock or a full disk would) is not lost: it is evaluated again
+/// and written, once, when the store takes it. On SQLite, or on the PostgreSQL at `pg`.
+async fn a_refused_evaluation_is_written_once_the_store_takes_it(
+    pg: Option<&str>,
+    refuse: &str,
+    accept: &str,
+) {
+    use sqlx::Connection;
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let clock = Clock::manual("2026-03-04T10:00:00Z".parse().unwrap());
+    let app = spawn_app_with(dir.clone(), clock, |config| {
+        if let Some(url) = pg {
+            config.database = tocsin::store::Database::parse(url);
+        }
+    })
+    .await;
+    let mut beside = match pg {
+        Some(url) => Beside::Postgres(sqlx::PgConnection::connect(url).await.unwrap()),
+        None => {
+            let url = format!("sqlite://{}", dir.path().join("tocsin.db").display());
+            Beside::Sqlite(sqlx::SqliteConnection::connect(&url).await.unwrap())
+        }
+    };
+    let (id, secret, alert) = integration(&app, "generic", json!({})).await;
+    beside.execute(refuse).await;
+
+    let body = json!({"key": "refused", "state": "FIRING", "name": "Down", "resource": "web"});
+    let (status, _) = deliver(&app, &id, &secret, body.to_string().into_bytes()).await;
+    assert_eq!(status, StatusCode::OK);
+    // Evaluated and refused, more than once (a refused batch is evaluated again each second).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(app.incidents_of(&alert).await.is_empty());
+
+    beside.execute(accept).await;
+    let open = open_incidents(&app, &alert, 1).await;
+    assert_eq!(open[0]["subject"], format!("{id}:refused"));
+    let incident = open[0]["id"].as_str().unwrap();
+    let timeline = app.get(&format!("/incidents/{incident}/timeline")).await;
+    let opened = timeline["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "opened")
+        .count();
+    assert_eq!(opened, 1, "{timeline}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_evaluation_the_store_refused_is_written_once_it_takes_it() {
+    a_refused_evaluation_is_written_once_the_store_takes_it(
+        None,
+        "CREATE TRIGGER refuse BEFORE INSERT ON incidents WHEN NEW.subject LIKE '%:refused'
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+        "DROP TRIGGER refuse",
+    )
+    .await;
+    if let Some(db) = crate::pg::TestDatabase::create("refused_evaluation").await {
+        a_refused_evaluation_is_written_once_the_store_takes_it(
+            Some(&db.url),
+            "ALTER TABLE incidents ADD CONSTRAINT refuse CHECK (subject NOT LIKE '%:refused')",
+            "ALTER TABLE incidents DROP CONSTRAINT refuse",
+        )
+        .await;
+    }
 }
