@@ -39,6 +39,13 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 #[tokio::main]
 async fn main() {
+    // `RUST_LOG=tocsin=info` (say) shows the server's log on stderr.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let dir = tempfile::tempdir().unwrap();
     let database = std::env::var("BENCH_POSTGRES").ok();
     let pg = match &database {
