@@ -428,6 +428,7 @@ impl Server {
         background.push(tokio::spawn(scheduler::run(core.clone())));
         background.push(ingest_task);
         background.push(tokio::spawn(escalation::run(core.clone())));
+        cluster::join(&core).await?;
         background.push(tokio::spawn(cluster::run(core.clone())));
 
         let (shutdown, stop) = watch::channel(false);

@@ -205,25 +205,37 @@ async fn notify_others(core: &Core) {
     }
 }
 
+/// Records this node among the cluster's before it answers anything, so that a node
+/// whose `/healthz` answers is one `GET /cluster` lists. A database that cannot take the
+/// heartbeat fails the start.
+pub async fn join(core: &Core) -> crate::store::Result<()> {
+    match &core.store {
+        Store::Postgres(db) => heartbeat(core, db).await,
+        Store::Sqlite(_) => Ok(()),
+    }
+}
+
+async fn heartbeat(core: &Core, db: &crate::store::postgres::Postgres) -> crate::store::Result<()> {
+    let address = core.config.listen.to_string();
+    db.heartbeat(
+        &core.cluster.node_id,
+        &address,
+        env!("CARGO_PKG_VERSION"),
+        core.started_at,
+    )
+    .await
+}
+
 /// The heartbeat and the leases, every [`TICK`].
 async fn keep_leases(core: &Core) {
     let Store::Postgres(db) = &core.store else {
         return;
     };
-    let address = core.config.listen.to_string();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if let Err(e) = db
-            .heartbeat(
-                &core.cluster.node_id,
-                &address,
-                env!("CARGO_PKG_VERSION"),
-                core.started_at,
-            )
-            .await
-        {
+        if let Err(e) = heartbeat(core, db).await {
             tracing::warn!(error = %e, "could not record this node's heartbeat");
         }
         lease_dialer(core).await;
