@@ -6,12 +6,14 @@
 //!
 //! `cargo bench -p tocsin --bench oncall`; `BENCH_LOOPS` (default 2,000) loops per roster.
 
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+#[path = "support/loop_start.rs"]
+mod support;
+
+use chrono::{Duration, NaiveDate};
 use std::time::Instant;
-use tocsin::store::escalation::{Entry, Opened, Roster, Route};
-use tocsin::store::incidents::{Change, Observation};
+use support::t0;
+use tocsin::store::escalation::{Entry, Roster, Route};
 use tocsin::store::oncall::{Operator, OverrideRecord, RotationRecord, RuleSpec, ScheduleRecord};
-use tocsin::store::seam::CallLoops;
 use tocsin::store::{Database, Store};
 use tocsin_domain::oncall::{Override, Rotation, Rotations, Rule, Schedule, ShiftUnit, Target};
 use tocsin_twilio::PhoneNumber;
@@ -25,10 +27,6 @@ const ZONES: [chrono_tz::Tz; 5] = [
 ];
 const UNITS: [ShiftUnit; 3] = [ShiftUnit::Hourly, ShiftUnit::Daily, ShiftUnit::Weekly];
 const DAYS: [&str; 7] = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
-
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap()
-}
 
 /// Rotation `r` of 50 participants (of 250 operators), in a zone and unit of its own.
 fn rotation(r: usize) -> Rotation {
@@ -67,10 +65,6 @@ fn rule(i: usize, rotations: &[String]) -> RuleSpec {
         start: start.into(),
         end: end.into(),
     }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
 }
 
 fn on_call_speed() {
@@ -115,8 +109,8 @@ fn on_call_speed() {
     let mean = times.iter().sum::<f64>() / times.len() as f64;
     println!(
         "on_call(at), 10 rules over 10 rotations of 50, 5 overrides: mean {mean:.2} µs, p50 {:.2} µs, p99 {:.2} µs, max {:.1} µs ({:.1} on call on average; target ≤ 20 µs)",
-        percentile(&times, 0.5),
-        percentile(&times, 0.99),
+        support::percentile(&times, 0.5),
+        support::percentile(&times, 0.99),
         times[times.len() - 1],
         on_call as f64 / samples as f64,
     );
@@ -241,66 +235,27 @@ async fn seed(store: &Store) {
     }
 }
 
-/// Opens `loops` incidents of the alert routed to `roster`, timing each loop's start; the
-/// milliseconds, sorted.
-async fn loop_starts(store: &Store, roster: &str, loops: usize) -> Vec<f64> {
-    let alert = format!("alt_{roster}");
-    let report = serde_json::json!({});
-    let mut times = Vec::with_capacity(loops);
-    for i in 0..loops {
-        let at = t0() + Duration::minutes(i as i64 * 37);
-        // Each incident its own subject, across every call of this function.
-        static SUBJECTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let subject = format!(
-            "s{}",
-            SUBJECTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        );
-        let observation = Observation {
-            alert_id: &alert,
-            alert_version: 1,
-            template_id: "cloud_alarm",
-            valid_until: None,
-            subject: &subject,
-            breached: true,
-            auto_resolvable: true,
-            report: &report,
-            summary: "bench",
-            at,
-        };
-        let Change::Opened(incident) = store.apply_finding(&observation).await.unwrap() else {
-            panic!("a breach opens");
-        };
-        let opened = [Opened {
-            incident_id: &incident,
-            alert_id: &alert,
-            template_id: "cloud_alarm",
-            owner_id: None,
-            labels: Default::default(),
-            at,
-        }];
-        let started = Instant::now();
-        let roster_id = store.start_loops(&opened, "twilio").await.unwrap();
-        times.push(started.elapsed().as_secs_f64() * 1e3);
-        assert_eq!(roster_id, [Some(roster.to_owned())]);
-    }
-    times.sort_by(f64::total_cmp);
-    times
-}
-
 async fn loop_start_cost(name: &str, store: Store, loops: usize) {
     seed(&store).await;
+    let none = Default::default();
     // Warm both paths, then measure them alternately, a quarter at a time.
-    loop_starts(&store, "ros_schedules", 20).await;
-    loop_starts(&store, "ros_plain", 20).await;
+    support::loop_starts(&store, "ros_schedules", 20, &none).await;
+    support::loop_starts(&store, "ros_plain", 20, &none).await;
     let (mut with, mut without) = (Vec::new(), Vec::new());
     for _ in 0..4 {
-        with.extend(loop_starts(&store, "ros_schedules", loops / 4).await);
-        without.extend(loop_starts(&store, "ros_plain", loops / 4).await);
+        with.extend(support::loop_starts(&store, "ros_schedules", loops / 4, &none).await);
+        without.extend(support::loop_starts(&store, "ros_plain", loops / 4, &none).await);
     }
     with.sort_by(f64::total_cmp);
     without.sort_by(f64::total_cmp);
-    let (p50, p99) = (percentile(&with, 0.5), percentile(&with, 0.99));
-    let (b50, b99) = (percentile(&without, 0.5), percentile(&without, 0.99));
+    let (p50, p99) = (
+        support::percentile(&with, 0.5),
+        support::percentile(&with, 0.99),
+    );
+    let (b50, b99) = (
+        support::percentile(&without, 0.5),
+        support::percentile(&without, 0.99),
+    );
     println!(
         "{name}: loop start, roster of 5 schedules: p50 {p50:.3} ms, p99 {p99:.3} ms; roster of 5 members: p50 {b50:.3} ms, p99 {b99:.3} ms; expansion adds {:.3} ms at p50, {:.3} ms at p99 (target ≤ 1 ms at p99)",
         p50 - b50,
