@@ -11,7 +11,7 @@ mod support;
 
 use chrono::{Duration, NaiveDate};
 use std::time::Instant;
-use support::t0;
+use support::{percentile, t0};
 use tocsin::store::escalation::{Entry, Roster, Route};
 use tocsin::store::oncall::{Operator, OverrideRecord, RotationRecord, RuleSpec, ScheduleRecord};
 use tocsin::store::{Database, Store};
@@ -109,8 +109,8 @@ fn on_call_speed() {
     let mean = times.iter().sum::<f64>() / times.len() as f64;
     println!(
         "on_call(at), 10 rules over 10 rotations of 50, 5 overrides: mean {mean:.2} µs, p50 {:.2} µs, p99 {:.2} µs, max {:.1} µs ({:.1} on call on average; target ≤ 20 µs)",
-        support::percentile(&times, 0.5),
-        support::percentile(&times, 0.99),
+        percentile(&times, 0.5),
+        percentile(&times, 0.99),
         times[times.len() - 1],
         on_call as f64 / samples as f64,
     );
@@ -248,14 +248,8 @@ async fn loop_start_cost(name: &str, store: Store, loops: usize) {
     }
     with.sort_by(f64::total_cmp);
     without.sort_by(f64::total_cmp);
-    let (p50, p99) = (
-        support::percentile(&with, 0.5),
-        support::percentile(&with, 0.99),
-    );
-    let (b50, b99) = (
-        support::percentile(&without, 0.5),
-        support::percentile(&without, 0.99),
-    );
+    let (p50, p99) = (percentile(&with, 0.5), percentile(&with, 0.99));
+    let (b50, b99) = (percentile(&without, 0.5), percentile(&without, 0.99));
     println!(
         "{name}: loop start, roster of 5 schedules: p50 {p50:.3} ms, p99 {p99:.3} ms; roster of 5 members: p50 {b50:.3} ms, p99 {b99:.3} ms; expansion adds {:.3} ms at p50, {:.3} ms at p99 (target ≤ 1 ms at p99)",
         p50 - b50,
