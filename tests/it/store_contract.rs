@@ -1156,6 +1156,86 @@ async fn maintenance_windows_read_back_updated_and_deleted(store: Store) {
     assert!(!store.delete_window("mw_1").await.unwrap());
 }
 
+/// The incidents whose loops silences hold, by id.
+async fn held(store: &Store) -> Vec<String> {
+    let filter = IncidentFilter {
+        alert_id: None,
+        status: None,
+        silenced: Some(true),
+    };
+    let held = store.list_incidents(&filter, None, 50).await.unwrap();
+    held.into_iter().map(|i| i.id).collect()
+}
+
+/// Loops' starts and silencing passes read silences and windows from memory while nothing
+/// changed: each change (here through `writer`, which may be another node's handle on the
+/// same database) is seen by the next loop or pass of `reader`.
+async fn a_change_to_silences_reaches_the_next_loop(writer: &Store, reader: &Store) {
+    a_roster(writer).await;
+    let free = a_labelled_loop(reader, "db-1", t0()).await;
+    assert!(held(reader).await.is_empty(), "nothing silences yet");
+    writer
+        .insert_silence(&a_silence("sil_1", "db-2", t0(), 60))
+        .await
+        .unwrap();
+    let silenced = a_labelled_loop(reader, "db-2", t0()).await;
+    assert_eq!(held(reader).await, [silenced], "a new silence holds");
+
+    // Its end moved closer: the pass then lets the loop call.
+    let mut moved = writer.silence("sil_1").await.unwrap().unwrap();
+    moved.ends_at = t0() + Duration::minutes(10);
+    assert!(writer.update_silence(&moved).await.unwrap());
+    let pass = reader
+        .silence_loops(t0() + Duration::minutes(10))
+        .await
+        .unwrap();
+    assert_eq!((pass.silenced, pass.resumed), (0, 1), "the moved end holds");
+
+    // A window (Tuesdays 08:00 to 12:00 in Berlin; t0 is Tuesday 10:00 there) made, then
+    // deleted.
+    let window = WindowRecord {
+        id: "mw_1".into(),
+        name: "patching".into(),
+        matchers: vec![MatcherSpec {
+            name: "subject".into(),
+            op: "=~".into(),
+            value: "db-[13]".into(),
+        }],
+        time_zone: "Europe/Berlin".parse().unwrap(),
+        days: vec!["TUE".into()],
+        start: "08:00".into(),
+        end: "12:00".into(),
+        comment: String::new(),
+        created_by: "ops".into(),
+        created_at: t0(),
+        updated_at: t0(),
+    };
+    writer.insert_window(&window).await.unwrap();
+    let at = t0() + Duration::minutes(11);
+    let pass = reader.silence_loops(at).await.unwrap();
+    assert_eq!(
+        (pass.silenced, pass.resumed),
+        (1, 0),
+        "the window holds db-1"
+    );
+    let opened = a_labelled_loop(reader, "db-3", at).await;
+    let mut now_held = held(reader).await;
+    now_held.sort();
+    let mut expected = vec![free, opened];
+    expected.sort();
+    assert_eq!(now_held, expected);
+    assert!(writer.delete_window("mw_1").await.unwrap());
+    let pass = reader
+        .silence_loops(t0() + Duration::minutes(12))
+        .await
+        .unwrap();
+    assert_eq!((pass.silenced, pass.resumed), (0, 2), "the window is gone");
+}
+
+async fn silence_changes_reach_the_next_loop(store: Store) {
+    a_change_to_silences_reaches_the_next_loop(&store, &store).await;
+}
+
 /// A fresh SQLite store in a file of its own; the directory lives as long as the store.
 async fn sqlite() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -1186,6 +1266,7 @@ macro_rules! check_all {
             a_silence_holds_a_loop_cuts_its_call_and_the_step_is_dialed_again,
             maintenance_windows_read_back_updated_and_deleted,
             a_cloud_alarms_loop_is_silenced_by_its_platforms_labels,
+            silence_changes_reach_the_next_loop,
         )
     };
     ($store:expr; $($check:ident),* $(,)?) => {$({
@@ -1222,4 +1303,13 @@ async fn postgres_nodes_see_each_others_on_call_changes() {
     };
     let second = Store::open(&Database::parse(&db.url)).await.unwrap();
     a_change_to_who_is_on_call_reaches_the_next_loop(&first, &second).await;
+}
+
+#[tokio::test]
+async fn postgres_nodes_see_each_others_silences() {
+    let Some((first, db)) = postgres("silence_nodes").await else {
+        return;
+    };
+    let second = Store::open(&Database::parse(&db.url)).await.unwrap();
+    a_change_to_silences_reaches_the_next_loop(&first, &second).await;
 }

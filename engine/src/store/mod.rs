@@ -162,6 +162,16 @@ dispatch! {
     fn close(&self) -> ();
 }
 
+/// What a store keeps in memory of what the call loops' starts read and what rarely
+/// changes, each read again when its generation in the database moves.
+#[derive(Debug, Default)]
+pub(crate) struct Caches {
+    /// Everything on call.
+    pub oncall: oncall::Cache,
+    /// What can silence.
+    pub quiet: silences::Cache,
+}
+
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

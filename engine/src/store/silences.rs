@@ -10,9 +10,12 @@ use super::oncall::weekly;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
 use tocsin_domain::call_loop::{self as machine, Loop};
 use tocsin_domain::oncall::Weekly;
-use tocsin_domain::silence::{self, Labels, Matcher, Silence};
+use tocsin_domain::silence::{self, Labels, Matcher, Op, Silence};
 use tocsin_sdk::time::Timestamp;
 
 /// How long an expired silence is kept, to be read back.
@@ -115,10 +118,20 @@ impl WindowRecord {
     }
 }
 
-/// What can silence, read once for a pass: the silences not yet expired and every window.
+/// What can silence, read once and kept while nothing changes (see [`Cache`]): the
+/// silences not yet expired and every window.
+///
+/// An incident is looked at only against the silences that can hold it: a silence with an
+/// `=` matcher on a non-empty value is filed under that label and value, and is a
+/// candidate only for incidents carrying them; the others are candidates for every
+/// incident.
 #[derive(Debug, Default)]
 pub struct Quiet {
     silences: Vec<(String, Silence)>,
+    /// Silences by label, then by the value one of their `=` matchers wants, by index.
+    by_label: HashMap<String, HashMap<String, Vec<usize>>>,
+    /// Silences without such a matcher, by index.
+    unfiled: Vec<usize>,
     windows: Vec<(String, Vec<Matcher>, Tz, Weekly)>,
 }
 
@@ -126,17 +139,32 @@ impl Quiet {
     /// Parses what was stored; a row that no longer parses (it did when written) is
     /// logged and left out.
     pub fn new(silences: &[SilenceRecord], windows: &[WindowRecord]) -> Self {
+        Self::reading(silences, windows, &Self::default())
+    }
+
+    /// As [`Quiet::new`], taking the matchers of a silence `before` already parsed (its
+    /// regexes compiled) when they have not changed.
+    pub fn reading(silences: &[SilenceRecord], windows: &[WindowRecord], before: &Quiet) -> Self {
+        let parsed: HashMap<&str, &[Matcher]> = before
+            .silences
+            .iter()
+            .map(|(id, s)| (id.as_str(), s.matchers.as_slice()))
+            .collect();
         let mut quiet = Self::default();
         for s in silences {
-            match parse_matchers(&s.matchers) {
-                Ok(matchers) => quiet.silences.push((
+            let known = parsed
+                .get(s.id.as_str())
+                .filter(|m| same_matchers(m, &s.matchers))
+                .map(|m| m.to_vec());
+            match known.map_or_else(|| parse_matchers(&s.matchers), Ok) {
+                Ok(matchers) => quiet.add(
                     s.id.clone(),
                     Silence {
                         matchers,
                         starts_at: s.starts_at,
                         ends_at: s.ends_at,
                     },
-                )),
+                ),
                 Err(why) => {
                     tracing::error!(silence = %s.id, %why, "a stored silence does not parse; it silences nothing")
                 }
@@ -157,6 +185,25 @@ impl Quiet {
         quiet
     }
 
+    fn add(&mut self, id: String, silence: Silence) {
+        let index = self.silences.len();
+        let filed = silence
+            .matchers
+            .iter()
+            .find(|m| m.op == Op::Equal && !m.value.is_empty());
+        match filed {
+            Some(m) => self
+                .by_label
+                .entry(m.name.clone())
+                .or_default()
+                .entry(m.value.clone())
+                .or_default()
+                .push(index),
+            None => self.unfiled.push(index),
+        }
+        self.silences.push((id, silence));
+    }
+
     /// Whether nothing can silence.
     pub fn is_empty(&self) -> bool {
         self.silences.is_empty() && self.windows.is_empty()
@@ -164,9 +211,17 @@ impl Quiet {
 
     /// The silences and open windows that hold an incident with `labels` at `at`, by id.
     pub fn holding(&self, labels: &Labels, at: Timestamp) -> Vec<String> {
-        let silences = self
-            .silences
-            .iter()
+        let mut candidates: Vec<usize> = self.unfiled.clone();
+        for (name, values) in &self.by_label {
+            if let Some(filed) = labels.get(name).and_then(|value| values.get(value)) {
+                candidates.extend(filed);
+            }
+        }
+        // In the order they were read, as if every silence had been looked at.
+        candidates.sort_unstable();
+        let silences = candidates
+            .into_iter()
+            .map(|i| &self.silences[i])
             .filter(|(_, s)| s.silences(labels, at))
             .map(|(id, _)| id.clone());
         let windows = self
@@ -193,6 +248,55 @@ impl Quiet {
             .filter_map(|(_, _, tz, weekly)| weekly.next_edge(*tz, at));
         silences.chain(windows).min()
     }
+}
+
+/// Whether parsed matchers are those `specs` state.
+fn same_matchers(parsed: &[Matcher], specs: &[MatcherSpec]) -> bool {
+    parsed.len() == specs.len()
+        && parsed.iter().zip(specs).all(|(m, spec)| {
+            m.name == spec.name && m.op.as_str() == spec.op && m.value == spec.value
+        })
+}
+
+/// What reading [`Quiet`] takes from a database.
+pub(crate) trait QuietRows: Send {
+    /// The count every change to a silence or a maintenance window bumps.
+    fn quiet_generation(&mut self) -> impl Future<Output = Result<i64>> + Send;
+    /// The silences that end after `at`, and every window.
+    fn quiet_rows(
+        &mut self,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<(Vec<SilenceRecord>, Vec<WindowRecord>)>> + Send;
+}
+
+/// What can silence, as last read: (generation, read for this instant or later, parsed).
+#[derive(Debug, Default)]
+pub struct Cache(std::sync::Mutex<Option<(i64, Timestamp, Arc<Quiet>)>>);
+
+/// What can silence at `at` or later, from `cache` while the database's generation has not
+/// moved and `at` is not before what the cache was read for: one query at each loop's
+/// start and each silencing pass, instead of reading and parsing every silence (regexes
+/// compiled) again; after a change, only silences whose matchers changed are parsed
+/// anew. The generation is read before what it labels, so a change committed in between
+/// only makes the next read again. Silences that have ended since stay in
+/// the cache until the next change; they are never active again, so they hold nothing.
+pub(crate) async fn quiet<R: QuietRows>(
+    rows: &mut R,
+    cache: &Cache,
+    at: Timestamp,
+) -> Result<Arc<Quiet>> {
+    let generation = rows.quiet_generation().await?;
+    let before = match &*cache.0.lock().expect("not poisoned") {
+        Some((seen, read_at, quiet)) if *seen == generation && *read_at <= at => {
+            return Ok(quiet.clone());
+        }
+        Some((.., quiet)) => quiet.clone(),
+        None => Arc::default(),
+    };
+    let (silences, windows) = rows.quiet_rows(at).await?;
+    let quiet = Arc::new(Quiet::reading(&silences, &windows, &before));
+    *cache.0.lock().expect("not poisoned") = Some((generation, at, quiet.clone()));
+    Ok(quiet)
 }
 
 /// An incident's labels, as silences match them: `incidentId`, `alertId`,
@@ -382,6 +486,75 @@ mod tests {
             op: op.into(),
             value: value.into(),
         }
+    }
+
+    fn record(id: &str, matchers: Vec<MatcherSpec>) -> SilenceRecord {
+        let at: Timestamp = "2026-03-04T10:00:00Z".parse().unwrap();
+        SilenceRecord {
+            id: id.into(),
+            matchers,
+            starts_at: at,
+            ends_at: at + chrono::Duration::hours(1),
+            comment: "test".into(),
+            created_by: "test".into(),
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    fn incident(pairs: &[(&str, &str)]) -> Labels {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn filed_and_unfiled_silences_hold_in_the_order_they_were_read() {
+        let quiet = Quiet::new(
+            &[
+                record("sil_1", vec![spec("alertId", "=", "al_1")]),
+                record("sil_2", vec![spec("subject", "=~", "acc.*")]),
+                record("sil_3", vec![spec("alertId", "=", "al_2")]),
+                record(
+                    "sil_4",
+                    vec![spec("ownerId", "=", ""), spec("severity", "=", "critical")],
+                ),
+                record("sil_5", vec![spec("subject", "!=", "acc1")]),
+            ],
+            &[],
+        );
+        let labels = incident(&[
+            ("alertId", "al_1"),
+            ("subject", "acc1"),
+            ("severity", "critical"),
+        ]);
+        let at = "2026-03-04T10:30:00Z".parse().unwrap();
+        assert_eq!(quiet.holding(&labels, at), ["sil_1", "sil_2", "sil_4"]);
+        let later = "2026-03-04T11:00:00Z".parse().unwrap();
+        assert!(quiet.holding(&labels, later).is_empty(), "they ended");
+    }
+
+    #[test]
+    fn a_silence_read_again_matches_by_its_new_matchers() {
+        let before = Quiet::new(&[record("sil_1", vec![spec("alertId", "=", "al_1")])], &[]);
+        let after = Quiet::reading(
+            &[
+                record("sil_1", vec![spec("alertId", "=~", "al_2|al_3")]),
+                record("sil_2", vec![spec("alertId", "=", "al_1")]),
+            ],
+            &[],
+            &before,
+        );
+        let at = "2026-03-04T10:30:00Z".parse().unwrap();
+        assert_eq!(
+            after.holding(&incident(&[("alertId", "al_3")]), at),
+            ["sil_1"]
+        );
+        assert_eq!(
+            after.holding(&incident(&[("alertId", "al_1")]), at),
+            ["sil_2"]
+        );
     }
 
     #[test]

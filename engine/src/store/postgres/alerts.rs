@@ -190,7 +190,7 @@ impl Postgres {
     pub async fn commit_evaluations(&self, batch: &EvaluationBatch<'_>) -> Result<Vec<Change>> {
         let mut tx = self.begin().await?;
         let changes = apply_findings(&mut tx, batch.findings).await?;
-        start_escalations(&mut tx, &self.oncall, &batch.opened(&changes), batch.phones).await?;
+        start_escalations(&mut tx, &self.caches, &batch.opened(&changes), batch.phones).await?;
         record_evaluations(&mut tx, batch.records).await?;
         tx.commit().await?;
         Ok(changes)

@@ -6,7 +6,6 @@
 //! webhook, on whichever node it lands, finds nothing to change.
 
 use super::incidents::{acknowledge, timeline, timeline_many};
-use super::silences::quiet;
 use super::{Postgres, rows_json};
 use crate::store::escalation::{
     Answer, CallRecord, CallTimes, ENDED, Entry, Fallback, LoopPlan, NEXT_CALL, Opened,
@@ -15,8 +14,8 @@ use crate::store::escalation::{
 };
 use crate::store::incidents::new_id;
 use crate::store::oncall::{Cache, Wanted, everything};
-use crate::store::silences::{Quiet, alarm_subjects, with_platform_labels};
-use crate::store::{Error, Result, json};
+use crate::store::silences::{alarm_subjects, quiet, with_platform_labels};
+use crate::store::{Caches, Error, Result, json};
 use serde_json::json;
 use sqlx::postgres::PgRow;
 use sqlx::{Row, Transaction};
@@ -112,7 +111,7 @@ async fn route_for(
 /// the queue come from a sequence, in the order given.
 pub(super) async fn start_escalations(
     tx: &mut Transaction<'_, sqlx::Postgres>,
-    cache: &Cache,
+    caches: &Caches,
     opened: &[Opened<'_>],
     phones: &str,
 ) -> Result<Vec<Option<String>>> {
@@ -121,13 +120,13 @@ pub(super) async fn start_escalations(
     for o in opened {
         let key = (o.alert_id, o.template_id, o.owner_id);
         if let hash_map::Entry::Vacant(vacant) = routes.entry(key) {
-            vacant.insert(route_for(tx, key, cache).await?);
+            vacant.insert(route_for(tx, key, &caches.oncall).await?);
         }
     }
     let routed = routes.values().any(Option::is_some);
     let quiet = match opened.iter().map(|o| o.at).min() {
-        Some(at) if routed => quiet(tx, at).await?,
-        _ => Quiet::default(),
+        Some(at) if routed => quiet(&mut **tx, &caches.quiet, at).await?,
+        _ => Default::default(),
     };
     let subjects = alarm_subjects(opened);
     let alarms = if routed && !subjects.is_empty() {
@@ -628,7 +627,7 @@ impl Postgres {
         phones: &str,
     ) -> Result<Vec<Option<String>>> {
         let mut tx = self.begin().await?;
-        let started = start_escalations(&mut tx, &self.oncall, opened, phones).await?;
+        let started = start_escalations(&mut tx, &self.caches, opened, phones).await?;
         tx.commit().await?;
         Ok(started)
     }

@@ -33,8 +33,8 @@ pub struct Postgres {
     pool: PgPool,
     /// What the call loops decide, counted as it is written.
     pub(crate) calls: crate::metrics::CallMetrics,
-    /// Everything on call, for the loops' starts.
-    pub(crate) oncall: std::sync::Arc<super::oncall::Cache>,
+    /// What the loops' starts read: everything on call, and what can silence.
+    pub(crate) caches: std::sync::Arc<super::Caches>,
 }
 
 impl Postgres {
@@ -52,7 +52,7 @@ impl Postgres {
         Ok(Self {
             pool,
             calls: Default::default(),
-            oncall: Default::default(),
+            caches: Default::default(),
         })
     }
 

@@ -7,7 +7,7 @@ use super::incidents::{timeline, timeline_many};
 use crate::store::escalation::ENDED;
 use crate::store::oncall::time_zone;
 use crate::store::silences::{
-    EXPIRED_KEPT, Pass, Quiet, Running, SilenceRecord, WindowRecord, plan_silencing,
+    EXPIRED_KEPT, Pass, QuietRows, Running, SilenceRecord, WindowRecord, plan_silencing, quiet,
 };
 use crate::store::{Result, json};
 use sqlx::postgres::PgRow;
@@ -44,22 +44,32 @@ fn window_from_row(row: &PgRow) -> Result<WindowRecord> {
     })
 }
 
-/// What can silence at `at` or later: silences not expired, and every window.
-pub(super) async fn quiet(db: &mut PgConnection, at: Timestamp) -> Result<Quiet> {
-    let silences = sqlx::query("SELECT * FROM silences WHERE ends_at > $1")
-        .bind(at)
-        .fetch_all(&mut *db)
-        .await?
-        .iter()
-        .map(silence_from_row)
-        .collect::<Result<Vec<_>>>()?;
-    let windows = sqlx::query("SELECT * FROM maintenance_windows")
-        .fetch_all(&mut *db)
-        .await?
-        .iter()
-        .map(window_from_row)
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Quiet::new(&silences, &windows))
+impl QuietRows for PgConnection {
+    async fn quiet_generation(&mut self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT n FROM quiet_generation")
+            .fetch_one(&mut *self)
+            .await?)
+    }
+
+    async fn quiet_rows(
+        &mut self,
+        at: Timestamp,
+    ) -> Result<(Vec<SilenceRecord>, Vec<WindowRecord>)> {
+        let silences = sqlx::query("SELECT * FROM silences WHERE ends_at > $1")
+            .bind(at)
+            .fetch_all(&mut *self)
+            .await?
+            .iter()
+            .map(silence_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let windows = sqlx::query("SELECT * FROM maintenance_windows")
+            .fetch_all(&mut *self)
+            .await?
+            .iter()
+            .map(window_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        Ok((silences, windows))
+    }
 }
 
 impl Postgres {
@@ -200,7 +210,7 @@ impl Postgres {
             .bind(at - EXPIRED_KEPT)
             .execute(&mut *tx)
             .await?;
-        let quiet = quiet(&mut tx, at).await?;
+        let quiet = quiet(&mut *tx, &self.caches.quiet, at).await?;
         // With nothing to silence, only held loops can change: they all resume.
         let which = if quiet.is_empty() {
             "('SILENCED')"

@@ -4,7 +4,6 @@
 //! late or out-of-order webhooks find nothing to change.
 
 use super::incidents::{acknowledge, timeline, timeline_many};
-use super::silences::quiet;
 use super::{Sqlite, instant, micros, rows_json};
 use crate::store::escalation::{
     Answer, CallRecord, CallTimes, ENDED, Entry, Fallback, LoopPlan, NEXT_CALL, Opened,
@@ -13,8 +12,8 @@ use crate::store::escalation::{
 };
 use crate::store::incidents::new_id;
 use crate::store::oncall::{Cache, Wanted, everything};
-use crate::store::silences::{Quiet, alarm_subjects, with_platform_labels};
-use crate::store::{Error, Result, json};
+use crate::store::silences::{alarm_subjects, quiet, with_platform_labels};
+use crate::store::{Caches, Error, Result, json};
 use serde_json::json;
 use sqlx::{Row, Transaction};
 use std::collections::{HashMap, hash_map};
@@ -107,7 +106,7 @@ async fn route_for(
 /// per distinct alert, then one write for all the loops.
 pub(super) async fn start_escalations(
     tx: &mut Transaction<'_, sqlx::Sqlite>,
-    cache: &Cache,
+    caches: &Caches,
     opened: &[Opened<'_>],
     phones: &str,
 ) -> Result<Vec<Option<String>>> {
@@ -116,13 +115,13 @@ pub(super) async fn start_escalations(
     for o in opened {
         let key = (o.alert_id, o.template_id, o.owner_id);
         if let hash_map::Entry::Vacant(vacant) = routes.entry(key) {
-            vacant.insert(route_for(tx, key, cache).await?);
+            vacant.insert(route_for(tx, key, &caches.oncall).await?);
         }
     }
     let routed = routes.values().any(Option::is_some);
     let quiet = match opened.iter().map(|o| o.at).min() {
-        Some(at) if routed => quiet(tx, at).await?,
-        _ => Quiet::default(),
+        Some(at) if routed => quiet(&mut **tx, &caches.quiet, at).await?,
+        _ => Default::default(),
     };
     let subjects = alarm_subjects(opened);
     let alarms = if routed && !subjects.is_empty() {
@@ -649,7 +648,7 @@ impl Sqlite {
         phones: &str,
     ) -> Result<Vec<Option<String>>> {
         let mut tx = self.write().await?;
-        let started = start_escalations(&mut tx, &self.oncall, opened, phones).await?;
+        let started = start_escalations(&mut tx, &self.caches, opened, phones).await?;
         tx.commit().await?;
         Ok(started)
     }

@@ -28,8 +28,8 @@ pub struct Sqlite {
     writer: SqlitePool,
     /// What the call loops decide, counted as it is written.
     pub(crate) calls: crate::metrics::CallMetrics,
-    /// Everything on call, for the loops' starts.
-    pub(crate) oncall: std::sync::Arc<super::oncall::Cache>,
+    /// What the loops' starts read: everything on call, and what can silence.
+    pub(crate) caches: std::sync::Arc<super::Caches>,
 }
 
 impl Sqlite {
@@ -68,7 +68,7 @@ impl Sqlite {
             pool,
             writer,
             calls: Default::default(),
-            oncall: Default::default(),
+            caches: Default::default(),
         })
     }
 
