@@ -440,8 +440,19 @@ async fn lease_alerts(core: &Core) {
     } else {
         Vec::new()
     };
-    let lost: Vec<String> = {
+    let (lost, resumed): (Vec<String>, Vec<String>) = {
         let mut held = core.cluster.held.lock().expect("cluster lock");
+        // While this node's own view of its leases had run out (a renewal slower than the
+        // margin), it judged changes to its alerts as another node's, and no node took
+        // them: those it still holds are evaluated again, as on a takeover.
+        let lapsed = held
+            .alerts_until
+            .is_some_and(|until| Instant::now() >= until);
+        let resumed = if lapsed {
+            renewed.iter().cloned().collect()
+        } else {
+            Vec::new()
+        };
         let lost = held
             .alerts
             .iter()
@@ -452,13 +463,22 @@ async fn lease_alerts(core: &Core) {
         held.alerts.extend(claimed.iter().cloned());
         held.alerts_until = Some(asked + LEASE - MARGIN);
         core.catalog.set_here(&held.alerts);
-        lost
+        (lost, resumed)
     };
     if !lost.is_empty() {
         tracing::warn!(
             alerts = lost.len(),
             "alert leases lapsed: other nodes evaluate them now"
         );
+    }
+    if !resumed.is_empty() {
+        tracing::warn!(
+            alerts = resumed.len(),
+            "this node's alert leases lapsed in its own view while the database kept them: evaluating each again"
+        );
+        for id in &resumed {
+            core.took_over(id).await;
+        }
     }
     if !claimed.is_empty() {
         tracing::info!(

@@ -793,3 +793,66 @@ async fn an_alerts_interval_turn_runs_once_per_interval_across_three_nodes() {
     drop(nodes);
     phones.stop().await;
 }
+
+/// A node whose own view of its alert leases runs out (here its renewal waits behind a
+/// lock on the leases table) while the database still has them as its, judges a change
+/// meanwhile as another node's, and no node takes it; once the renewal goes through, the
+/// node evaluates its alerts again, so the change opens its incident all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_judged_while_this_nodes_leases_lapsed_is_evaluated_once_they_are_renewed() {
+    use sqlx::Connection as _;
+    let Some(db) = TestDatabase::create("lease_lapse").await else {
+        return;
+    };
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let clock = tocsin::clock::Clock::manual("2026-03-04T10:00:00Z".parse().unwrap());
+    let url = db.url.clone();
+    let app = crate::support::spawn_app_with(dir, clock, move |config| {
+        config.database = tocsin::store::Database::parse(&url);
+    })
+    .await;
+    let alert = app
+        .create_alert("credit_low_balance", Some("acc1"), json!({"threshold": 50}))
+        .await;
+    let id = alert["id"].as_str().unwrap().to_owned();
+    app.put_entity(
+        "CREDIT",
+        "c1",
+        Some(("ACCOUNT", "acc1")),
+        json!({"balance": "90", "granted": "100"}),
+    )
+    .await;
+    let evaluated = app.wait_for_evaluation(&id, None).await;
+
+    // Past the lease's margin (8 s after the last renewal began, which was at most a tick,
+    // 1 s, before the lock), and short of the lease itself (10 s), which the blocked
+    // renewal keeps: it began before the lock was taken.
+    let mut locker = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let mut lock = locker.begin().await.unwrap();
+    sqlx::query("LOCK TABLE leases IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(8_300)).await;
+    app.advance(chrono::Duration::seconds(1));
+    app.put_entity(
+        "CREDIT",
+        "c1",
+        Some(("ACCOUNT", "acc1")),
+        json!({"balance": "10", "granted": "100"}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    lock.rollback().await.unwrap();
+
+    let incident = app.wait_for_incident(&id, |i| i["status"] == "OPEN").await;
+    assert_eq!(
+        incident["reportData"]["remainingBalance"], "10",
+        "{incident}"
+    );
+    assert_ne!(
+        app.get(&format!("/alerts/{id}/details")).await["lastEvaluation"],
+        evaluated["lastEvaluation"]
+    );
+    app.stop().await;
+}
