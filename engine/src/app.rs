@@ -69,16 +69,18 @@ pub use crate::lifecycle::IncidentEvent;
 
 impl Core {
     /// Puts a new or changed alert in the catalog, evaluates it now and plans its next turn.
-    pub fn alert_changed(&self, alert: Alert) {
+    pub async fn alert_changed(&self, alert: Alert) {
         let alert = self.catalog.put(alert);
-        self.replan(&alert, self.clock.now());
+        self.replan(&alert, self.clock.now()).await;
     }
 
-    /// Evaluates a live alert now and plans its next turn; plans the end of one whose
-    /// validity ran out; stops planning any other.
-    fn replan(&self, alert: &Alert, now: Timestamp) {
+    /// Evaluates a live alert now as on its turn (entity by entity when it narrows: a
+    /// whole evaluation of an integration's thousands of alarms would outgrow a plugin's
+    /// output) and plans its next turn; plans the end of one whose validity ran out; stops
+    /// planning any other.
+    async fn replan(&self, alert: &Alert, now: Timestamp) {
         if alert.is_live(now) {
-            self.queue.push(&alert.id);
+            self.evaluate_on_schedule(alert).await;
             self.schedule
                 .set(&alert.id, capped(alert, later(now, alert.interval())));
         } else if alert.valid_until.is_some_and(|until| now >= until) && alert.expired_at.is_none()
@@ -182,18 +184,11 @@ impl Core {
         let Some(alert) = self.catalog.get(alert_id) else {
             return;
         };
-        let now = self.clock.now();
-        if alert.is_live(now) {
-            self.evaluate_on_schedule(&alert).await;
-            self.schedule
-                .set(&alert.id, capped(&alert, later(now, alert.interval())));
-        } else {
-            self.replan(&alert, now);
-        }
+        self.replan(&alert, self.clock.now()).await;
     }
 
     /// Re-reads the alerts another node may have created or changed. Each changed one is
-    /// replanned and evaluated whole; the evaluation state held here (its last evaluation,
+    /// replanned and evaluated as on its turn; the evaluation state held here (its last evaluation,
     /// what it read) is kept.
     pub async fn reload_alerts(&self) -> anyhow::Result<()> {
         let mut stored = Vec::new();
@@ -213,9 +208,9 @@ impl Core {
                 }
                 alert.last_evaluation = current.last_evaluation.clone();
             }
-            // Evaluated whole, here or (forwarded) by its holder: a change this node took
-            // before it knew the alert found no alert to queue.
-            self.replan(&self.catalog.put(alert), now);
+            // Evaluated as on its turn, here or (forwarded) by its holder: a change this
+            // node took before it knew the alert found no alert to queue.
+            self.replan(&self.catalog.put(alert), now).await;
         }
         Ok(())
     }

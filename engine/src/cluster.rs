@@ -503,7 +503,12 @@ async fn take_changes(core: &Core) {
         Ok(changes) => {
             for change in changes {
                 match change {
-                    Forwarded::Alert(id) => core.queue.push(&id),
+                    // As on its turn: whole, or entity by entity when it narrows.
+                    Forwarded::Alert(id) => {
+                        if let Some(alert) = core.catalog.get(&id) {
+                            core.evaluate_on_schedule(&alert).await;
+                        }
+                    }
                     Forwarded::Entity {
                         entity_type,
                         entity_id,

@@ -610,3 +610,70 @@ async fn an_evaluation_the_store_refused_is_written_once_it_takes_it() {
         .await;
     }
 }
+
+/// An integration's alert is narrowed alarm by alarm wherever it is evaluated at once, not
+/// only on its turn: changed, it is judged alarm by alarm too. Whole, the findings of
+/// 5,000 alarms are more than a plugin may return (1 MiB), and the evaluation failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_alert_of_thousands_of_alarms_is_evaluated_alarm_by_alarm() {
+    const ALARMS: usize = 5_000;
+    let app = spawn_app().await;
+    let (id, secret, alert) = integration(&app, "generic", json!({})).await;
+    for from in (0..ALARMS).step_by(500) {
+        let alarms: Vec<Value> = (from..from + 500)
+            .map(|n| {
+                json!({"key": format!("alarm-{n:05}"), "state": "FIRING", "name": "DiskFull",
+                       "resource": format!("db-{n}"), "severity": "critical",
+                       "summary": "disk full on the primary"})
+            })
+            .collect();
+        let (status, _) = deliver(
+            &app,
+            &id,
+            &secret,
+            json!({ "alarms": alarms }).to_string().into_bytes(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let open = || async {
+        let (mut n, mut token) = (0, None::<String>);
+        loop {
+            let mut path = format!("/incidents?alertId={alert}&status=OPEN&pageSize=500");
+            if let Some(t) = &token {
+                path.push_str(&format!("&nextToken={t}"));
+            }
+            let page = app.get(&path).await;
+            n += page["data"].as_array().unwrap().len();
+            match page["nextToken"].as_str() {
+                Some(t) => token = Some(t.to_owned()),
+                None => return n,
+            }
+        }
+    };
+    let mut opened = 0;
+    for _ in 0..600 {
+        opened = open().await;
+        if opened == ALARMS {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(opened, ALARMS, "every alarm opens its incident");
+
+    let before = app.get(&format!("/alerts/{alert}/details")).await;
+    app.advance(chrono::Duration::seconds(1));
+    app.send(
+        Method::PATCH,
+        &format!("/alerts/{alert}"),
+        json!({"description": "disks"}),
+        StatusCode::OK,
+    )
+    .await;
+    let after = app
+        .wait_for_evaluation(&alert, Some(&before["lastEvaluation"]))
+        .await;
+    assert_eq!(after["lastEvaluation"]["outcome"], "ok", "{after}");
+    assert_eq!(open().await, ALARMS);
+    app.stop().await;
+}

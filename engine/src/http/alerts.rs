@@ -284,7 +284,7 @@ async fn create(
     core.store.insert_alert(&alert).await?;
     tracing::info!(alert = %alert.id, template = %alert.template_id, "alert created");
     let response = Alert::from(&alert);
-    core.alert_changed(alert);
+    core.alert_changed(alert).await;
     core.hand_over().await?;
     Ok(Json(response))
 }
@@ -376,7 +376,7 @@ async fn update(
     core.store.update_alert(&alert).await?;
     tracing::info!(alert = %alert.id, version = alert.version, "alert updated");
     let response = Alert::from(&alert);
-    core.alert_changed(alert);
+    core.alert_changed(alert).await;
     core.hand_over().await?;
     Ok(Json(response))
 }

@@ -174,7 +174,7 @@ async fn create(
     let secret = generate_secret();
     core.store.insert_alert(&alert).await?;
     core.store.insert_integration(&integration, &secret).await?;
-    core.alert_changed(alert);
+    core.alert_changed(alert).await;
     core.hand_over().await?;
     core.store
         .audit(now, &caller.key_id, "integration.create", &format!("integrations/{}", integration.id),
