@@ -614,6 +614,16 @@ impl TwilioSpec {
             }
         }
         if method != "POST" {
+            for (name, _) in &params {
+                assert!(
+                    op["parameters"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|p| p["in"] == "query" && p["name"] == name.as_str()),
+                    "{path}: {name} is not a query parameter of {template}"
+                );
+            }
             return;
         }
         let schema = &op["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"];
@@ -1194,6 +1204,80 @@ async fn a_summary_full_of_control_characters_is_still_spoken_and_accepted() {
         "{heard:?}"
     );
     assert!(!heard.chars().any(char::is_control), "{heard:?}");
+    app.stop().await;
+    phones.server.stop().await;
+}
+
+/// A call whose placing request Twilio answers too late (the request timed out here) and
+/// whose callbacks never arrive (here the public URL leads nowhere, as for the callbacks of
+/// a node that died) is found at Twilio by its number and time: the loop goes on from how
+/// it really went, within the sweep's 30 s, instead of waiting the ring timeout and a
+/// minute more to give it up as lost; its step is not dialed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_whose_placing_was_never_answered_here_is_found_at_twilio() {
+    // Twilio's reply to Ada's placing comes after 30 s (300 at ten times speed), past the
+    // client's 15 s.
+    let phones = Phones::start(&[(A, "late-reply:300:accept"), (B, "accept")]).await;
+    let nowhere = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap()
+    };
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let app = spawn_app_with(dir, Clock::System, |config| {
+        phones.configure(config);
+        config.public_url = Some(format!("http://{nowhere}"));
+    })
+    .await;
+    let roster = create_roster(
+        &app,
+        &[("Ada", A), ("Bo", B)],
+        json!({"ringTimeoutSeconds": 60}),
+    )
+    .await;
+    route_all_to(&app, &roster).await;
+    let alert = alarm_alert(&app).await;
+    alarm(&app, "a1", "FIRING").await;
+
+    // Given up as lost, Ada's call would let Bo be dialed 120 s after it was placed.
+    let started = Instant::now();
+    loop {
+        if phones.called().await.len() >= 2 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(75),
+            "Bo was not dialed: {:?}",
+            phones.calls().await
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(phones.called().await, [A, B], "Ada's step dialed once");
+    let incident = app.incidents_of(&alert).await.remove(0);
+    let timeline = timeline(&app, incident["id"].as_str().unwrap()).await;
+    let ada_sid = phones.calls().await[0]["sid"].clone();
+    let outcomes: Vec<&Value> = timeline
+        .iter()
+        .filter(|e| e["kind"] == "call-outcome")
+        .map(|e| &e["detail"])
+        .collect();
+    assert!(
+        outcomes.iter().all(|o| o["outcome"] != "lost"),
+        "{outcomes:?}"
+    );
+    assert!(
+        timeline
+            .iter()
+            .any(|e| e["detail"].to_string().contains(ada_sid.as_str().unwrap())),
+        "Ada's call is known by Twilio's SID: {timeline:?}"
+    );
+    let requests = phones.requests().await;
+    assert!(
+        requests
+            .iter()
+            .any(|r| r["method"] == "GET" && r["path"].as_str().unwrap().ends_with("/Calls.json")),
+        "looked for at Twilio by listing its calls"
+    );
+    TwilioSpec::load().check_all(&requests);
     app.stop().await;
     phones.server.stop().await;
 }

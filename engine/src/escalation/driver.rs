@@ -427,6 +427,9 @@ async fn sweep(
             Some(sid) if at_start || quiet >= ring + LATE_AFTER => {
                 read_back(core, client, &call, sid).await
             }
+            None if call.status.is_none()
+                && (at_start || quiet >= LATE_AFTER)
+                && adopt(core, client, &call).await => {}
             None if call.status.is_none() && quiet >= ring + LOST_AFTER => {
                 tracing::warn!(call = %call.id, member = %call.member, "no word from Twilio about a call; moving on");
                 if let Err(e) = core
@@ -447,6 +450,55 @@ async fn sweep(
     }
     core.escalation.wake();
     unfinished
+}
+
+/// How far apart our record of a call and Twilio's may be made, for the one to be the
+/// other: the request to place it goes out right after the record is written.
+const PLACED_WITHIN: chrono::Duration = chrono::Duration::seconds(30);
+
+/// Finds at Twilio a call whose placing request never got its answer here (the node that
+/// asked died, or the answer was lost) and whose callbacks never came: the call to its
+/// number made just after it was recorded, as only one call of ours rings a number at a
+/// time. Found, its SID and status are recorded as if Twilio had answered, and the loop
+/// goes on from there; the step is not dialed again. True when found.
+async fn adopt(core: &Core, client: &twilio::Client, call: &CallRecord) -> bool {
+    let calls = match client.calls_to(&call.phone).await {
+        Ok(calls) => calls,
+        Err(e) => {
+            tracing::warn!(call = %call.id, error = %e, "could not list Twilio's calls to look for a call");
+            return false;
+        }
+    };
+    // Twilio's times are to the second.
+    let from = call.created_at - chrono::Duration::seconds(1);
+    let found = calls.into_iter().find(|c| {
+        c.date_created
+            .as_deref()
+            .and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok())
+            .is_some_and(|d| d >= from && d <= call.created_at + PLACED_WITHIN)
+    });
+    let Some(found) = found else {
+        return false;
+    };
+    let now = core.clock.now();
+    let recorded = async {
+        core.store
+            .call_placed(&call.id, &found.sid, CallStatus::Queued, now)
+            .await?;
+        core.store
+            .call_status(&call.id, &found.sid, found.status, now)
+            .await
+    };
+    match recorded.await {
+        Ok(_) => {
+            tracing::info!(call = %call.id, sid = %found.sid, status = found.status.as_str(), "found at Twilio a call whose placing was never answered here");
+            true
+        }
+        Err(e) => {
+            tracing::error!(call = %call.id, error = %e, "could not record a call found at Twilio");
+            false
+        }
+    }
 }
 
 async fn read_back(core: &Core, client: &twilio::Client, call: &CallRecord, sid: &str) {

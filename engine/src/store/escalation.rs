@@ -182,6 +182,8 @@ pub struct CallRecord {
     pub outcome: Option<Outcome>,
     /// Ring timeout of its roster.
     pub ring_timeout_seconds: u32,
+    /// When it was recorded, just before Twilio was asked to place it.
+    pub created_at: Timestamp,
 }
 
 /// What an operator hears when a webhook of their call is answered.

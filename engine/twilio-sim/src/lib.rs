@@ -48,6 +48,14 @@ pub enum Behaviour {
     Voicemail,
     /// Answers and hangs up in the middle of the first prompt.
     HangUp,
+    /// Answers the request that places the call only after `seconds` (the call goes on
+    /// meanwhile), as when Twilio's reply is lost on the way; the call behaves as `then`.
+    LateReply {
+        /// Seconds before the reply.
+        seconds: f64,
+        /// How the call goes.
+        then: Box<Behaviour>,
+    },
     /// Rings for `seconds`, then behaves as `then` (rings out if that is past the timeout).
     Slow {
         /// Seconds of ringing before the answer.
@@ -61,7 +69,7 @@ impl FromStr for Behaviour {
     type Err = String;
 
     /// `accept`, `pass`, `keys:<digits>`, `no-answer`, `busy`, `failed`, `voicemail`,
-    /// `hang-up`, `slow:<seconds>:<behaviour>`.
+    /// `hang-up`, `slow:<seconds>:<behaviour>`, `late-reply:<seconds>:<behaviour>`.
     fn from_str(text: &str) -> Result<Self, String> {
         Ok(match text {
             "accept" => Self::Accept,
@@ -74,6 +82,16 @@ impl FromStr for Behaviour {
             _ => {
                 if let Some(keys) = text.strip_prefix("keys:") {
                     Self::Keys(keys.to_owned())
+                } else if let Some(rest) = text.strip_prefix("late-reply:") {
+                    let (seconds, then) = rest.split_once(':').ok_or_else(|| {
+                        format!("{text:?}: expected late-reply:<seconds>:<behaviour>")
+                    })?;
+                    Self::LateReply {
+                        seconds: seconds
+                            .parse()
+                            .map_err(|e| format!("{text:?}: seconds: {e}"))?,
+                        then: Box::new(then.parse()?),
+                    }
                 } else if let Some(rest) = text.strip_prefix("slow:") {
                     let (seconds, then) = rest
                         .split_once(':')
@@ -86,7 +104,7 @@ impl FromStr for Behaviour {
                     }
                 } else {
                     return Err(format!(
-                        "unknown behaviour {text:?}; expected accept, pass, keys:<digits>, no-answer, busy, failed, voicemail, hang-up or slow:<seconds>:<behaviour>"
+                        "unknown behaviour {text:?}; expected accept, pass, keys:<digits>, no-answer, busy, failed, voicemail, hang-up, slow:<seconds>:<behaviour> or late-reply:<seconds>:<behaviour>"
                     ));
                 }
             }
@@ -581,6 +599,10 @@ async fn create_call(
         .get(to)
         .cloned()
         .unwrap_or_else(|| sim.config.default_behaviour.clone());
+    let (reply_after, behaviour) = match behaviour {
+        Behaviour::LateReply { seconds, then } => (seconds, *then),
+        behaviour => (0.0, behaviour),
+    };
     let mut events: Vec<String> = params
         .iter()
         .filter(|(k, _)| k == "StatusCallbackEvent")
@@ -621,6 +643,9 @@ async fn create_call(
         .insert(sid.clone(), end.clone());
     tracing::info!(call = %sid, %to, ?behaviour, "simulated call placed");
     tokio::spawn(drive(sim.clone(), sid, behaviour, end));
+    if reply_after > 0.0 {
+        tokio::time::sleep(sim.pause(reply_after)).await;
+    }
     (StatusCode::CREATED, Json(resource)).into_response()
 }
 

@@ -159,6 +159,15 @@ pub struct Call {
     pub status: CallStatus,
     /// The number called.
     pub to: Option<String>,
+    /// When Twilio created it (RFC 2822, to the second).
+    #[serde(default)]
+    pub date_created: Option<String>,
+}
+
+/// A page of `GET Calls.json`.
+#[derive(Debug, Clone, Deserialize)]
+struct CallPage {
+    calls: Vec<Call>,
 }
 
 /// The fields of Twilio's Message resource that Tocsin reads.
@@ -304,6 +313,15 @@ impl Client {
     pub async fn fetch_call(&self, sid: &str) -> Result<Call, Error> {
         self.send(self.http.get(self.url(&format!("Calls/{sid}.json"))))
             .await
+    }
+
+    /// `GET Calls.json?To=…`: the latest calls to `to`, newest first (one page of 20).
+    pub async fn calls_to(&self, to: &str) -> Result<Vec<Call>, Error> {
+        let query = [("To", to), ("PageSize", "20")];
+        let page: CallPage = self
+            .send(self.http.get(self.url("Calls.json")).query(&query))
+            .await?;
+        Ok(page.calls)
     }
 
     /// Ends a call wherever it is: `canceled` stops one that rings, `completed` hangs up one

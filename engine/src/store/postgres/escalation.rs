@@ -69,6 +69,7 @@ fn call_from_row(row: &PgRow) -> CallRecord {
             .ok()
             .flatten()
             .unwrap_or(60) as u32,
+        created_at: row.get("created_at"),
     }
 }
 

@@ -62,6 +62,7 @@ fn call_from_row(row: &sqlx::sqlite::SqliteRow) -> CallRecord {
             .as_deref()
             .and_then(Outcome::parse),
         ring_timeout_seconds: row.try_get::<i64, _>("ring_timeout_seconds").unwrap_or(60) as u32,
+        created_at: instant(row.get("created_at")),
     }
 }
 
