@@ -383,6 +383,40 @@ async fn lease_dialer(core: &Core) {
     }
 }
 
+/// Takes the lease of an alert this node just created (before it is in the catalog), so
+/// that the node evaluates it at once, before data arrives for it: an alert's first
+/// evaluation is whole, and an integration's, left to a later claim, could meet thousands
+/// of alarms and outgrow a plugin's output. The next renewal balances the shares as ever.
+pub async fn hold_created(core: &Core, alert_id: &str) {
+    let Store::Postgres(db) = &core.store else {
+        return;
+    };
+    let asked = Instant::now();
+    match db.claim_alert(&core.cluster.node_id, alert_id, LEASE).await {
+        Ok(true) => {
+            let mut held = core.cluster.held.lock().expect("cluster lock");
+            match held.alerts_until {
+                Some(until) if Instant::now() < until => {
+                    held.alerts.insert(alert_id.to_owned());
+                }
+                // Before this node's first renewal: it holds this alert alone.
+                None => {
+                    held.alerts.insert(alert_id.to_owned());
+                    held.alerts_until = Some(asked + LEASE - MARGIN);
+                }
+                // Lapsed in this node's view: the next renewal finds the lease this node's
+                // and evaluates the alert then.
+                Some(_) => return,
+            }
+            core.catalog.set_here(&held.alerts);
+        }
+        Ok(false) => {}
+        Err(e) => {
+            tracing::warn!(alert = %alert_id, error = %e, "could not take the lease of a new alert; the next renewal may")
+        }
+    }
+}
+
 /// Renews this node's alert leases, and claims its share of the alerts nobody holds.
 async fn lease_alerts(core: &Core) {
     let Store::Postgres(db) = &core.store else {

@@ -283,6 +283,7 @@ async fn create(
     };
     core.store.insert_alert(&alert).await?;
     tracing::info!(alert = %alert.id, template = %alert.template_id, "alert created");
+    crate::cluster::hold_created(&core, &alert.id).await;
     let response = Alert::from(&alert);
     core.alert_changed(alert).await;
     core.hand_over().await?;

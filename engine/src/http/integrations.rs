@@ -174,6 +174,7 @@ async fn create(
     let secret = generate_secret();
     core.store.insert_alert(&alert).await?;
     core.store.insert_integration(&integration, &secret).await?;
+    crate::cluster::hold_created(&core, &alert.id).await;
     core.alert_changed(alert).await;
     core.hand_over().await?;
     core.store

@@ -152,6 +152,21 @@ impl Postgres {
         .await?)
     }
 
+    /// Takes the lease of one alert that nobody holds: true when `node` took it.
+    pub async fn claim_alert(&self, node: &str, alert_id: &str, ttl: Duration) -> Result<bool> {
+        Ok(sqlx::query(
+            "UPDATE alert_leases SET owner = $1, expires_at = now() + make_interval(secs => $3)
+             WHERE alert_id = $2 AND (owner IS NULL OR expires_at < now())",
+        )
+        .bind(node)
+        .bind(alert_id)
+        .bind(interval(ttl))
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
     /// Gives up the leases of `alerts` that `node` holds, for another node to claim.
     pub async fn release_alerts(&self, node: &str, alerts: &[String]) -> Result<()> {
         sqlx::query(
