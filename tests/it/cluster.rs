@@ -804,13 +804,7 @@ async fn a_change_judged_while_this_nodes_leases_lapsed_is_evaluated_once_they_a
     let Some(db) = TestDatabase::create("lease_lapse").await else {
         return;
     };
-    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
-    let clock = tocsin::clock::Clock::manual("2026-03-04T10:00:00Z".parse().unwrap());
-    let url = db.url.clone();
-    let app = crate::support::spawn_app_with(dir, clock, move |config| {
-        config.database = tocsin::store::Database::parse(&url);
-    })
-    .await;
+    let app = crate::support::spawn_app_on_postgres(&db.url).await;
     let alert = app
         .create_alert("credit_low_balance", Some("acc1"), json!({"threshold": 50}))
         .await;

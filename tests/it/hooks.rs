@@ -673,13 +673,7 @@ async fn an_integration_flooded_at_once_on_postgresql_opens_every_incident() {
     let Some(db) = crate::pg::TestDatabase::create("flooded_at_once").await else {
         return;
     };
-    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
-    let clock = tocsin::clock::Clock::manual("2026-03-04T10:00:00Z".parse().unwrap());
-    let url = db.url.clone();
-    let app = crate::support::spawn_app_with(dir, clock, move |config| {
-        config.database = tocsin::store::Database::parse(&url);
-    })
-    .await;
+    let app = crate::support::spawn_app_on_postgres(&db.url).await;
     let created = app
         .send(
             Method::POST,

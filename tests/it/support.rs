@@ -38,6 +38,14 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_at(dir, clock).await
 }
 
+/// Starts a server on the PostgreSQL database at `url` at 2026-03-04T10:00:00Z.
+pub async fn spawn_app_on_postgres(url: &str) -> TestApp {
+    let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+    let clock = Clock::manual("2026-03-04T10:00:00Z".parse().unwrap());
+    let database = tocsin::store::Database::parse(url);
+    spawn_app_with(dir, clock, move |config| config.database = database).await
+}
+
 /// Starts a server on the database in `dir`.
 pub async fn spawn_app_at(dir: Arc<tempfile::TempDir>, clock: Clock) -> TestApp {
     spawn_app_with(dir, clock, |_| {}).await
