@@ -73,6 +73,9 @@ struct Held {
     alerts: HashSet<String>,
     /// When the alert leases, renewed together, run out for this node.
     alerts_until: Option<Instant>,
+    /// Alerts this node created and took the lease of while a renewal was under way, which
+    /// that renewal's reading of the leases may have missed.
+    created: HashSet<String>,
     dialer_until: Option<Instant>,
 }
 
@@ -396,18 +399,15 @@ pub async fn hold_created(core: &Core, alert_id: &str) {
         Ok(true) => {
             let mut held = core.cluster.held.lock().expect("cluster lock");
             match held.alerts_until {
-                Some(until) if Instant::now() < until => {
-                    held.alerts.insert(alert_id.to_owned());
-                }
+                Some(until) if Instant::now() < until => {}
                 // Before this node's first renewal: it holds this alert alone.
-                None => {
-                    held.alerts.insert(alert_id.to_owned());
-                    held.alerts_until = Some(asked + LEASE - MARGIN);
-                }
+                None => held.alerts_until = Some(asked + LEASE - MARGIN),
                 // Lapsed in this node's view: the next renewal finds the lease this node's
                 // and evaluates the alert then.
                 Some(_) => return,
             }
+            held.alerts.insert(alert_id.to_owned());
+            held.created.insert(alert_id.to_owned());
             core.catalog.set_here(&held.alerts);
         }
         Ok(false) => {}
@@ -424,6 +424,14 @@ async fn lease_alerts(core: &Core) {
     };
     let node = &core.cluster.node_id;
     let asked = Instant::now();
+    // Alerts created from here on may be missing from what the renewal reads; they are
+    // kept below.
+    core.cluster
+        .held
+        .lock()
+        .expect("cluster lock")
+        .created
+        .clear();
     let renewed: HashSet<String> = match db.renew_alerts(node, LEASE).await {
         Ok(ids) => ids.into_iter().collect(),
         Err(e) => {
@@ -487,14 +495,16 @@ async fn lease_alerts(core: &Core) {
         } else {
             Vec::new()
         };
+        let created = std::mem::take(&mut held.created);
         let lost = held
             .alerts
             .iter()
-            .filter(|id| !renewed.contains(*id))
+            .filter(|id| !renewed.contains(*id) && !created.contains(*id))
             .cloned()
             .collect();
         held.alerts = renewed;
         held.alerts.extend(claimed.iter().cloned());
+        held.alerts.extend(created);
         held.alerts_until = Some(asked + LEASE - MARGIN);
         core.catalog.set_here(&held.alerts);
         (lost, resumed)
