@@ -8,9 +8,9 @@
 use super::incidents::{acknowledge, timeline, timeline_many};
 use super::{Postgres, rows_json};
 use crate::store::escalation::{
-    Answer, CallRecord, CallTimes, ENDED, Entry, Fallback, LoopPlan, NEXT_CALL, Opened,
-    PendingCall, Roster, Route, RouteKey, Routed, Said, Sms, TEXT_ASK, TEXT_SUMMARY_LIMIT,
-    answered, call_started, note_entry, plan_loops, plan_stops,
+    Answer, CallRecord, CallTimes, ENDED, Entry, Fallback, LoopPlan, Opened, PendingCall, Roster,
+    Route, RouteKey, Routed, Said, Sms, TEXT_ASK, TEXT_SUMMARY_LIMIT, answered, call_started,
+    next_call_sql, note_entry, plan_loops, plan_stops,
 };
 use crate::store::incidents::new_id;
 use crate::store::oncall::{Cache, Wanted, everything};
@@ -26,6 +26,8 @@ use tocsin_domain::call_loop::{
 use tocsin_sdk::time::Timestamp;
 use tocsin_twilio::CallStatus;
 
+/// The loop to dial next (see [`next_call_sql`]).
+static NEXT_CALL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| next_call_sql(""));
 fn roster_from_row(row: &PgRow) -> Result<Roster<Entry>> {
     Ok(Roster {
         id: row.get("id"),

@@ -6,9 +6,9 @@
 use super::incidents::{acknowledge, timeline, timeline_many};
 use super::{Sqlite, instant, micros, rows_json};
 use crate::store::escalation::{
-    Answer, CallRecord, CallTimes, ENDED, Entry, Fallback, LoopPlan, NEXT_CALL, Opened,
-    PendingCall, Roster, Route, RouteKey, Routed, Said, Sms, TEXT_ASK, TEXT_SUMMARY_LIMIT,
-    answered, call_started, note_entry, plan_loops, plan_stops,
+    Answer, CallRecord, CallTimes, ENDED, Entry, Fallback, LoopPlan, Opened, PendingCall, Roster,
+    Route, RouteKey, Routed, Said, Sms, TEXT_ASK, TEXT_SUMMARY_LIMIT, answered, call_started,
+    next_call_sql, note_entry, plan_loops, plan_stops,
 };
 use crate::store::incidents::new_id;
 use crate::store::oncall::{Cache, Wanted, everything};
@@ -23,6 +23,9 @@ use tocsin_domain::call_loop::{
 use tocsin_sdk::time::Timestamp;
 use tocsin_twilio::CallStatus;
 
+/// The loop to dial next (see [`next_call_sql`]).
+static NEXT_CALL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| next_call_sql("INDEXED BY escalations_waiting"));
 fn roster_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Roster<Entry>> {
     Ok(Roster {
         id: row.get("id"),
