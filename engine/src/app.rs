@@ -188,8 +188,8 @@ impl Core {
     }
 
     /// Re-reads the alerts another node may have created or changed. Each changed one is
-    /// replanned and evaluated as on its turn; the evaluation state held here (its last evaluation,
-    /// what it read) is kept.
+    /// replanned and evaluated as on its turn; the evaluation state held here (its last
+    /// evaluation, what it read) is kept.
     pub async fn reload_alerts(&self) -> anyhow::Result<()> {
         let mut stored = Vec::new();
         self.store

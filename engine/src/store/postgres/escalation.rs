@@ -28,6 +28,7 @@ use tocsin_twilio::CallStatus;
 
 /// The loop to dial next (see [`next_call_sql`]).
 static NEXT_CALL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| next_call_sql(""));
+
 fn roster_from_row(row: &PgRow) -> Result<Roster<Entry>> {
     Ok(Roster {
         id: row.get("id"),

@@ -26,6 +26,7 @@ use tocsin_twilio::CallStatus;
 /// The loop to dial next (see [`next_call_sql`]).
 static NEXT_CALL: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| next_call_sql("INDEXED BY escalations_waiting"));
+
 fn roster_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Roster<Entry>> {
     Ok(Roster {
         id: row.get("id"),
